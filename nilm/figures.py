@@ -1,0 +1,318 @@
+"""Plotly figures of recordings and predicted states, shared by the /nilm page and the HTML report.
+
+Every function is pure: numpy arrays (or plain lists/dicts) in, a ``go.Figure`` or plain data out.
+No Dash imports. States are given as integer indices into ``nilm.devices.STATES[device]``; an
+``(n, 3)`` state array has its columns in ``nilm.devices.DEVICES`` order.
+
+- ``level_histogram(current, levels, spreads, weights, state_names)``: a device's levels with its mixture.
+- ``state_series(timestamp, current, states, state_names)``: one recording coloured by state.
+- ``aggregate_figure(timestamp, current, states)``: the aggregate with one band of states per device.
+- ``state_timeline(timestamp, states)``: each device's state over time as a step line.
+- ``shares(timestamp, current, states, state_levels)`` -> dict; ``share_figure(shares_dict)``.
+- ``combination_histogram(current, combinations, gain)``: levels with every joint state marked.
+- ``evaluation_rows(results)`` -> (header, rows); ``evaluation_table(results)`` -> go.Table figure.
+
+Long series are decimated for display only (min and max per bucket, so spikes survive);
+state runs and shares are computed from every row.
+"""
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from nilm.devices import DEVICES, STATES
+from nilm.states import QUANTUM_MA
+
+STATE_COLORS = {"OFF": "#adb5bd", "IDLE": "#f4a261", "ON": "#2a9d8f"}
+STATE_CODES = {"OFF": 0, "IDLE": 1, "ON": 2}
+LINE_COLOR = "#264653"
+MARK_COLOR = "#e76f51"
+MAX_POINTS = 4000
+SHORT_NAMES = {"PC screen1": "S1", "PC screen2": "S2", "Temperature sensor": "T"}
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+
+
+def _layout(fig, title=None, height=None):
+    fig.update_layout(
+        template="plotly_white", font=FONT, title=title, height=height,
+        margin=dict(l=60, r=20, t=50 if title else 20, b=40),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
+    return fig
+
+
+def to_datetime(timestamp):
+    """Unix seconds -> datetime64[ms] (UTC) for date axes."""
+    return (np.asarray(timestamp, dtype=float) * 1e3).astype("datetime64[ms]")
+
+
+def decimate(values, max_points=MAX_POINTS):
+    """Sorted row indices keeping the min and max of each bucket, at most ~max_points of them."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n <= max_points:
+        return np.arange(n)
+    size = int(np.ceil(2 * n / max_points))
+    n_full = n // size * size
+    blocks = values[:n_full].reshape(-1, size)
+    starts = np.arange(0, n_full, size)
+    keep = [starts + blocks.argmin(axis=1), starts + blocks.argmax(axis=1)]
+    if n_full < n:
+        tail = values[n_full:]
+        keep.append(np.array([n_full + tail.argmin(), n_full + tail.argmax()]))
+    return np.unique(np.concatenate(keep))
+
+
+def runs(column):
+    """Start indices and values of the runs of equal values in a 1-D array."""
+    column = np.asarray(column)
+    if len(column) == 0:
+        return np.array([], dtype=int), column
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(column)) + 1])
+    return starts, column[starts]
+
+
+def row_durations(timestamp):
+    """Seconds each row stands for; gaps are capped so a pause in logging does not count as time."""
+    timestamp = np.asarray(timestamp, dtype=float)
+    if len(timestamp) < 2:
+        return np.ones(len(timestamp))
+    step = np.diff(timestamp)
+    typical = float(np.median(step)) or 1.0
+    return np.minimum(np.append(step, typical), 5 * typical)
+
+
+def _counts(current, upper):
+    """Histogram on the sensor's quantisation grid, up to upper mA."""
+    edges = np.arange(-QUANTUM_MA / 2, upper + QUANTUM_MA, QUANTUM_MA)
+    counts, edges = np.histogram(current, bins=edges)
+    return counts, (edges[:-1] + edges[1:]) / 2
+
+
+def _display_upper(current, floor=0.0):
+    """Right edge of a level axis: covers the bulk and floor, leaves rare inrush spikes out."""
+    current = np.asarray(current, dtype=float)
+    bulk = float(np.percentile(current, 99.5)) if len(current) else 0.0
+    return max(bulk, floor) + 3 * QUANTUM_MA
+
+
+def _spike_note(fig, current, upper):
+    hidden = int(np.sum(np.asarray(current) > upper))
+    if hidden:
+        fig.add_annotation(
+            text=f"{hidden} sample(s) above {upper:.0f} mA not shown (inrush spikes)",
+            xref="paper", yref="paper", x=1, y=0.98, showarrow=False, xanchor="right",
+            yanchor="top", bgcolor="rgba(255,255,255,0.8)",
+            font=dict(size=11, color="#6c757d"),
+        )
+
+
+def level_histogram(current, levels, spreads, weights, state_names, title=None):
+    """Histogram of a device's maximum current with each mixture component drawn over it.
+
+    levels, spreads, weights: mean, standard deviation and weight of each component (as in
+    nilm.states.DeviceStates), ordered like state_names.
+    """
+    current = np.asarray(current, dtype=float)
+    means, sigmas, weights = (np.asarray(a, dtype=float) for a in (levels, spreads, weights))
+    upper = _display_upper(current, float(np.max(means + 3 * sigmas)))
+    counts, centres = _counts(current, upper)
+    fig = go.Figure(go.Bar(
+        x=centres, y=counts, width=QUANTUM_MA * 0.9, name="samples",
+        marker_color="#ced4da", hovertemplate="%{x:.2f} mA: %{y} samples<extra></extra>",
+    ))
+    grid = np.linspace(0, upper, 600)
+    for name, mu, sigma, weight in zip(state_names, means, sigmas, weights):
+        sigma = max(sigma, QUANTUM_MA / 4)  # a point mass would draw as an invisible needle
+        density = np.exp(-0.5 * ((grid - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        fig.add_trace(go.Scatter(
+            x=grid, y=len(current) * weight * QUANTUM_MA * density, mode="lines",
+            name=f"{name}: {mu:.1f} mA", line=dict(color=STATE_COLORS[name], width=2.5),
+            hoverinfo="skip",
+        ))
+    _spike_note(fig, current, upper)
+    fig.update_xaxes(title="maximum current (mA)", range=[-QUANTUM_MA, upper])
+    fig.update_yaxes(title="samples")
+    return _layout(fig, title, height=320)
+
+
+def state_series(timestamp, current, states, state_names, title=None):
+    """A recording's current over time, each sample coloured by its state."""
+    current = np.asarray(current, dtype=float)
+    states = np.asarray(states)
+    keep = decimate(current)
+    times = to_datetime(np.asarray(timestamp)[keep])
+    fig = go.Figure(go.Scatter(
+        x=times, y=current[keep], mode="lines", line=dict(color="#dee2e6", width=1),
+        showlegend=False, hoverinfo="skip",
+    ))
+    for index, name in enumerate(state_names):
+        mask = states[keep] == index
+        fig.add_trace(go.Scatter(
+            x=times[mask], y=current[keep][mask], mode="markers", name=name,
+            marker=dict(color=STATE_COLORS[name], size=5),
+            hovertemplate=f"%{{x}}<br>%{{y:.2f}} mA<br>{name}<extra></extra>",
+        ))
+    upper = _display_upper(current)
+    _spike_note(fig, current, upper)
+    fig.update_yaxes(title="maximum current (mA)", range=[-QUANTUM_MA, upper])
+    return _layout(fig, title, height=320)
+
+
+def _state_legend(fig, row=1, col=1):
+    """Legend entries for the state colours (heatmaps have none of their own)."""
+    for name, color in STATE_COLORS.items():
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", name=name,
+            marker=dict(color=color, size=12, symbol="square"),
+        ), row=row, col=col)
+
+
+def _band(timestamp, column, device):
+    """One device's states as a one-row heatmap whose bricks are the runs of equal state."""
+    starts, values = runs(column)
+    durations = row_durations(timestamp)
+    edges = np.append(np.asarray(timestamp, dtype=float)[starts],
+                      float(timestamp[-1]) + durations[-1])
+    names = np.array(STATES[device])[values]
+    codes = np.array([STATE_CODES[name] for name in names])
+    colors = [STATE_COLORS[name] for name in ("OFF", "IDLE", "ON")]
+    scale = [[0, colors[0]], [1 / 3, colors[0]], [1 / 3, colors[1]], [2 / 3, colors[1]],
+             [2 / 3, colors[2]], [1, colors[2]]]
+    return go.Heatmap(
+        x=to_datetime(edges), y=[device], z=[codes], text=[names], zmin=-0.5, zmax=2.5,
+        colorscale=scale, showscale=False, xgap=0,
+        hovertemplate=f"{device}: %{{text}}<br>from %{{x}}<extra></extra>",
+    )
+
+
+def aggregate_figure(timestamp, current, states, title=None):
+    """The aggregate current over time, with one band per device coloured by its predicted state."""
+    current = np.asarray(current, dtype=float)
+    states = np.asarray(states)
+    fig = make_subplots(rows=1 + len(DEVICES), cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                        row_heights=[0.64] + [0.12] * len(DEVICES))
+    keep = decimate(current)
+    fig.add_trace(go.Scatter(
+        x=to_datetime(np.asarray(timestamp)[keep]), y=current[keep], mode="lines",
+        name="aggregate", line=dict(color=LINE_COLOR, width=1.2), showlegend=False,
+        hovertemplate="%{x}<br>%{y:.2f} mA<extra></extra>",
+    ), row=1, col=1)
+    for row, device in enumerate(DEVICES, start=2):
+        fig.add_trace(_band(timestamp, states[:, row - 2], device), row=row, col=1)
+    _state_legend(fig)
+    fig.update_yaxes(title="max current (mA)", row=1, col=1)
+    fig.update_yaxes(range=[0, _display_upper(current)], row=1, col=1)
+    _spike_note(fig, current, _display_upper(current))
+    return _layout(fig, title, height=460)
+
+
+def state_timeline(timestamp, states, title=None):
+    """Each device's state over time as a step line, one small panel per device."""
+    states = np.asarray(states)
+    fig = make_subplots(rows=len(DEVICES), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=DEVICES)
+    for row, device in enumerate(DEVICES, start=1):
+        starts, values = runs(states[:, row - 1])
+        x = np.append(np.asarray(timestamp, dtype=float)[starts], timestamp[-1])
+        names = list(np.array(STATES[device])[np.append(values, values[-1:])])
+        fig.add_trace(go.Scatter(
+            x=to_datetime(x), y=names, mode="lines", line=dict(shape="hv", color=LINE_COLOR),
+            showlegend=False, hovertemplate=f"{device}: %{{y}}<br>from %{{x}}<extra></extra>",
+        ), row=row, col=1)
+        fig.update_yaxes(type="category", categoryorder="array",
+                         categoryarray=list(STATES[device]), row=row, col=1)
+    return _layout(fig, title, height=120 + 110 * len(DEVICES))
+
+
+def shares(timestamp, current, states, state_levels):
+    """Time share and share of charge (current x time) per device and state.
+
+    The measured aggregate is split between the devices in proportion to the level of the state
+    each is in, so the charges add up to the aggregate's. Returns {device: {state: {"time": s,
+    "time_share": fraction of the recording, "charge_mah": mAh, "charge_share": fraction of all}}}.
+    """
+    states = np.asarray(states)
+    current = np.asarray(current, dtype=float)
+    seconds = row_durations(timestamp)
+    levels = np.column_stack([np.asarray(state_levels[device], dtype=float)[states[:, i]]
+                              for i, device in enumerate(DEVICES)])
+    total_level = levels.sum(axis=1, keepdims=True)
+    portion = np.divide(levels, total_level, out=np.zeros_like(levels), where=total_level > 0)
+    charge = portion * (current * seconds)[:, None] / 3600.0
+    all_charge = float(charge.sum()) or 1.0
+    all_time = float(seconds.sum()) or 1.0
+    result = {}
+    for i, device in enumerate(DEVICES):
+        result[device] = {}
+        for index, name in enumerate(STATES[device]):
+            mask = states[:, i] == index
+            result[device][name] = {
+                "time": float(seconds[mask].sum()),
+                "time_share": float(seconds[mask].sum()) / all_time,
+                "charge_mah": float(charge[mask, i].sum()),
+                "charge_share": float(charge[mask, i].sum()) / all_charge,
+            }
+    return result
+
+
+def share_figure(share_data, title=None):
+    """Stacked bars: share of time per device and state, and share of the charge."""
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=("time in each state", "share of the charge (current x time)"))
+    devices = list(share_data)
+    for name, color in STATE_COLORS.items():
+        for col, key in ((1, "time_share"), (2, "charge_share")):
+            values = [share_data[d].get(name, {}).get(key) for d in devices]
+            extra = [share_data[d].get(name, {}).get("charge_mah") for d in devices]
+            fig.add_trace(go.Bar(
+                y=devices, x=[100 * v if v is not None else None for v in values],
+                customdata=extra, orientation="h", name=name, marker_color=color,
+                legendgroup=name, showlegend=col == 1,
+                hovertemplate=(f"%{{y}} {name}: %{{x:.1f}} %"
+                               + ("<br>%{customdata:.3f} mAh" if col == 2 else "")
+                               + "<extra></extra>"),
+            ), row=1, col=col)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="%", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    _layout(fig, title, height=280)
+    # Beside the bars: above them it would run into the subplot titles.
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top"))
+    return fig
+
+
+def combination_name(combination):
+    """'S1 ON · S2 IDLE · T OFF' for a tuple of state indices in DEVICES order."""
+    return " · ".join(f"{SHORT_NAMES[device]} {STATES[device][index]}"
+                      for device, index in zip(DEVICES, combination))
+
+
+def combination_histogram(current, combinations, gain=1.0, title=None):
+    """Histogram of the aggregate's levels with the expected level of every joint state marked.
+
+    combinations: [(tuple of state indices, expected mA without gain), ...]; the marks sit at
+    expected x gain, where the model says the aggregate actually lands.
+    """
+    current = np.asarray(current, dtype=float)
+    expected = np.array([level for _, level in combinations], dtype=float) * gain
+    upper = _display_upper(current, float(expected.max()) if len(expected) else 0.0)
+    counts, centres = _counts(current, upper)
+    fig = go.Figure(go.Bar(
+        x=centres, y=counts, width=QUANTUM_MA * 0.9, name="samples", marker_color="#ced4da",
+        hovertemplate="%{x:.2f} mA: %{y} samples<extra></extra>",
+    ))
+    top = float(counts.max()) if len(counts) else 1.0
+    for level in expected:
+        fig.add_shape(type="line", x0=level, x1=level, y0=0, y1=top * 1.05,
+                      line=dict(color=MARK_COLOR, width=1, dash="dot"))
+    fig.add_trace(go.Scatter(
+        x=expected, y=np.full(len(expected), top * 1.08), mode="markers",
+        marker=dict(color=MARK_COLOR, symbol="triangle-down", size=9),
+        name="expected level of a state combination",
+        text=[combination_name(c) for c, _ in combinations],
+        hovertemplate="%{text}<br>%{x:.1f} mA<extra></extra>",
+    ))
+    _spike_note(fig, current, upper)
+    fig.update_xaxes(title="maximum current (mA)", range=[-QUANTUM_MA, upper])
+    fig.update_yaxes(title="samples")
+    return _layout(fig, title, height=360)
