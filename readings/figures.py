@@ -1,0 +1,53 @@
+"""Plotly figures for the monitor page: plain functions of reading dicts, no Dash.
+
+The browser extends the figure built here as readings arrive (assets/monitor.js), so the trace
+layout is a contract: one trace, x = taken_at text, y = temperature in the display unit,
+customdata = reading id.
+"""
+import plotly.graph_objects as go
+
+UNITS = {"C": "°C", "F": "°F"}
+
+
+def to_unit(celsius, unit):
+    """A Celsius value in the display unit ("C" or "F")."""
+    if unit == "F":
+        return celsius * 9 / 5 + 32
+    if unit == "C":
+        return celsius
+    raise ValueError(f"unknown unit {unit!r}; expected one of {sorted(UNITS)}")
+
+
+def plotly_time(taken_at):
+    """'2026-11-29T03:00:00.123Z' as plotly reads it: UTC wall-clock time, no zone suffix."""
+    return taken_at.rstrip("Z").replace("T", " ")
+
+
+def live_figure(points, unit="C", revision=None):
+    """The live line chart of `points` (reading dicts, oldest first) in `unit`.
+
+    `revision` keeps the user's zoom while points are added; change it (sensor, window, unit)
+    to reset the view.
+    """
+    symbol = UNITS[unit]
+    trace = go.Scatter(
+        x=[plotly_time(p["taken_at"]) for p in points],
+        y=[to_unit(p["temperature_c"], unit) for p in points],
+        customdata=[p["id"] for p in points],
+        mode="lines+markers",
+        line={"width": 2, "color": "#0d6efd"},
+        marker={"size": 4},
+        hovertemplate=f"%{{x|%H:%M:%S}} UTC<br><b>%{{y:.1f}} {symbol}</b><extra></extra>",
+        name="temperature",
+    )
+    figure = go.Figure(trace)
+    figure.update_layout(
+        template="plotly_white",
+        margin={"l": 56, "r": 16, "t": 8, "b": 40},
+        height=380,
+        showlegend=False,
+        uirevision=revision,
+        xaxis={"title": {"text": "time (UTC)"}, "type": "date"},
+        yaxis={"title": {"text": symbol}, "tickformat": ".1f"},
+    )
+    return figure
