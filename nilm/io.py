@@ -1,0 +1,235 @@
+"""Read and validate current recordings and aggregates.
+
+A recording is a CSV of three columns: unix timestamp, maximum current (mA) within the second and
+effective current (mA) within the second. Accepted: an optional header (a first line in which no
+field is a number), `,` `;` or tab separators (sniffed from the first data line), CRLF, LF or CR line
+endings, an optional UTF-8 BOM, blank lines (skipped). Validated: three numeric fields per row, finite
+values, non-negative currents, non-decreasing timestamps, at least one row. Any problem raises
+InputError with one line naming the file, the 1-based line of the file and the problem, e.g.
+"main.csv line 17: effective current is not a number: 'abc'".
+
+Public API:
+    InputError                         ValueError with a one-line, user-facing message
+    Recording                          frozen dataclass: name, timestamp, max_current,
+                                       effective_current (float64 arrays), fields (original text
+                                       of each row's three fields), line_numbers (1-based, int array)
+    read_recording(source, name=None)  source: a path (str or PathLike), bytes, or CSV text (a str
+                                       containing a newline)
+    load_device_recordings(directory=None) -> {device name: Recording}
+    load_main(directory=None) -> Recording
+
+Only numpy and the standard library: this module is on the labelling path, which must start fast.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+import os
+
+import numpy as np
+
+from nilm.devices import MAIN_GLOB, RECORDING_GLOBS, data_dir, find_file
+
+COLUMNS = ("timestamp", "maximum current", "effective current")
+SEPARATORS = ("\t", ";", ",")  # tab and ';' first: a ';' file may use decimal commas
+BOM = "\ufeff"
+
+
+class InputError(ValueError):
+    """Bad input, described in one line fit to show a user."""
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    name: str
+    timestamp: np.ndarray
+    max_current: np.ndarray
+    effective_current: np.ndarray
+    fields: list  # [(timestamp text, max text, effective text)] exactly as in the input
+    line_numbers: np.ndarray = None
+
+    def __len__(self):
+        return len(self.timestamp)
+
+
+def read_recording(source, name=None):
+    """Parse and validate one recording; raise InputError on any problem."""
+    data, name = _read_source(source, name)
+    lines = _decode(data, name).split("\n")
+    start = _first_data_line(lines, name)
+    sep = _sniff_separator(lines[start], start + 1, name)
+    rows, line_numbers = _data_rows(lines, start, sep, name)
+    del lines  # the 1M-row case must stay well under 1 GB
+    flat = "\n".join(rows).replace(sep, "\n").split("\n")
+    del rows
+    values = _to_numbers(flat, line_numbers, name)
+    _validate(values, flat, line_numbers, name)
+    fields = list(zip(flat[0::3], flat[1::3], flat[2::3]))
+    return Recording(name, values[:, 0].copy(), values[:, 1].copy(), values[:, 2].copy(),
+                     fields, line_numbers)
+
+
+def load_device_recordings(directory=None):
+    """The single-device recordings found in directory (default: data_dir()), by device name."""
+    directory = Path(directory) if directory is not None else data_dir()
+    return {device: read_recording(_require(directory, pattern))
+            for device, pattern in RECORDING_GLOBS.items()}
+
+
+def load_main(directory=None):
+    """The aggregate recording (all devices on one wire) found in directory."""
+    directory = Path(directory) if directory is not None else data_dir()
+    return read_recording(_require(directory, MAIN_GLOB))
+
+
+def _require(directory, pattern):
+    path = find_file(directory, pattern)
+    if path is None:
+        raise InputError(f"{directory}: no file matching {pattern}")
+    return path
+
+
+def _read_source(source, name):
+    """(bytes or str, display name) from a path, bytes or CSV text."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "<input>"
+    if isinstance(source, str) and "\n" in source:
+        return source, name or "<input>"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = name or path.name
+        try:
+            return path.read_bytes(), name
+        except FileNotFoundError:
+            raise InputError(f"{source}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{source}: is a directory, not a CSV file") from None
+        except OSError as error:
+            raise InputError(f"{source}: cannot read: {error.strerror}") from None
+    raise TypeError(f"read_recording needs a path, bytes or str, not {type(source).__name__}")
+
+
+def _decode(data, name):
+    """Text with LF line endings and no BOM; binary data is refused."""
+    if isinstance(data, bytes):
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 as some spreadsheets save it
+            data = data.decode("utf-16", errors="replace").encode("utf-8")
+        if b"\0" in data:
+            line = _line_of(data, data.index(b"\0"))
+            raise InputError(f"{name} line {line}: binary data, not a CSV text file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name} line {_line_of(data, error.start)}: "
+                             "not UTF-8 text (binary data?)") from None
+    else:
+        text = data
+        if "\0" in text:
+            raise InputError(f"{name}: binary data, not a CSV text file")
+    text = text.removeprefix(BOM)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _line_of(data, offset):
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _first_data_line(lines, name):
+    """Index of the first non-blank line that is not a header."""
+    while lines and not lines[-1].strip():
+        lines.pop()
+    nonblank = (i for i, line in enumerate(lines) if line.strip())
+    first = next(nonblank, None)
+    if first is None:
+        raise InputError(f"{name}: file is empty")
+    if _is_header(lines[first]):
+        first = next(nonblank, None)
+        if first is None:
+            raise InputError(f"{name}: no data rows after the header")
+    return first
+
+
+def _is_header(line):
+    """True when no field is a number: a first row with one bad cell is data, not a header."""
+    sep = next((s for s in SEPARATORS if s in line), None)
+    return not any(_is_number(field) for field in line.split(sep))
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _sniff_separator(row, line_number, name):
+    sep = next((s for s in SEPARATORS if s in row), None)
+    if sep is None:
+        raise InputError(f"{name} line {line_number}: not a CSV row of 3 fields separated by "
+                         f"',', ';' or tab: {_show(row)}")
+    return sep
+
+
+def _data_rows(lines, start, sep, name):
+    """(lines from start with exactly 3 fields, their 1-based line numbers); blank lines skipped."""
+    rows = lines[start:]
+    line_numbers = np.arange(start + 1, start + 1 + len(rows))
+    counts = [row.count(sep) for row in rows]
+    if counts.count(2) == len(counts):
+        return rows, line_numbers
+    # Rare path: drop blank lines, then report the first row of the wrong width.
+    keep = np.array([bool(row.strip()) for row in rows])
+    rows = [row for row, kept in zip(rows, keep.tolist()) if kept]
+    counts = [count for count, kept in zip(counts, keep.tolist()) if kept]
+    line_numbers = line_numbers[keep]
+    for row, count, line_number in zip(rows, counts, line_numbers):
+        if count != 2:
+            raise InputError(f"{name} line {line_number}: expected 3 fields separated by "
+                             f"{_show_sep(sep)}, found {count + 1}: {_show(row)}")
+    return rows, line_numbers
+
+
+def _to_numbers(flat, line_numbers, name):
+    """(n, 3) float64 array; on failure, find the first bad cell (slow path, errors only)."""
+    try:
+        return np.array(flat, dtype=np.float64).reshape(-1, 3)
+    except ValueError:
+        pass
+    for i, text in enumerate(flat):
+        if not _is_number(text):
+            row, column = divmod(i, 3)
+            raise InputError(f"{name} line {line_numbers[row]}: {COLUMNS[column]} "
+                             f"is not a number: {_show(text)}")
+    raise AssertionError("numpy refused a value that float() accepts")
+
+
+def _validate(values, flat, line_numbers, name):
+    def fail(row, column, problem):
+        raise InputError(f"{name} line {line_numbers[row]}: {COLUMNS[column]} {problem}: "
+                         f"{_show(flat[3 * row + column])}")
+
+    bad = ~np.isfinite(values)
+    if bad.any():
+        fail(*_first(bad), "is not a finite number")
+    negative = values[:, 1:] < 0
+    if negative.any():
+        row, column = _first(negative)
+        fail(row, column + 1, "is negative")
+    backwards = np.flatnonzero(np.diff(values[:, 0]) < 0)
+    if backwards.size:
+        row = backwards[0] + 1
+        fail(row, 0, f"goes back in time (previous row has {flat[3 * row - 3]})")
+
+
+def _first(mask):
+    """(row, column) of the first True in a 2-D mask, in file order."""
+    return divmod(int(np.argmax(mask.ravel())), mask.shape[1])
+
+
+def _show(text, limit=40):
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _show_sep(sep):
+    return "tab" if sep == "\t" else repr(sep)
