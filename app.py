@@ -1,0 +1,64 @@
+"""Wattson: the live temperature monitor and the NILM explorer in one Dash app.
+
+`python app.py` serves it on PORT (default 8050); DATABASE_URL and REDIS_URL choose the stores.
+"""
+import logging
+import os
+import signal
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from readings import create_db_app, start_live_feed
+
+
+def navbar():
+    links = [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+        for page in dash.page_registry.values()
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("Wattson", href="/", className="fw-bold"),
+                dbc.Nav(links, navbar=True, className="ms-auto"),
+            ]
+        ),
+        color="dark",
+        dark=True,
+        className="mb-4",
+    )
+
+
+def layout():
+    return html.Div([navbar(), dbc.Container(dash.page_container, fluid="lg", className="pb-5")])
+
+
+def create_app(config=None):
+    server = create_db_app(config)
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        external_stylesheets=[dbc.themes.FLATLY],
+        title="Wattson",
+        update_title=None,  # no "Updating..." flicker in the tab title
+        suppress_callback_exceptions=True,
+    )
+    app.layout = layout
+    hub = start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
+    server.extensions["readings_hub"] = hub
+    return app
+
+
+app = create_app()
+server = app.server
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    hub = server.extensions["readings_hub"]
+    # SIGUSR1 closes every WebSocket; browsers reconnect and replay what they missed.
+    signal.signal(signal.SIGUSR1, lambda *_: hub.drop_all())
+    port = int(os.environ.get("PORT", "8050"))
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=port, debug=False, threaded=True)
