@@ -1,0 +1,136 @@
+"""Label every row of an aggregate recording with each device's state.
+
+    python -m nilm.label INPUT [-o OUTPUT]
+
+writes CSV with the header
+    timestamp,Maximum current,Effective current,PC screen1 state,PC screen2 state,Temperature sensor state
+one row per input row in input order, the first three fields exactly as in the input text, the
+states as OFF / IDLE / ON (the sensor OFF / ON), LF line endings. Without -o it writes to stdout.
+Bad input: one line "error: ..." on stderr, exit code 2, no traceback and no output file (the
+output is written to a temporary file beside OUTPUT and renamed into place only when complete).
+
+Public API:
+    label_bytes(data, name, model=None) -> bytes     the exact bytes the CLI writes (the /nilm
+                                                     page's download uses it)
+    label_recording(recording, model=None) -> bytes  the same from a parsed nilm.io.Recording
+    format_labels(fields, states) -> bytes           CSV from field texts and an (n, 3) state array
+    main(argv=None) -> exit code
+
+model defaults to nilm.model.load() (the model shipped in the package). This path imports neither
+pandas nor scikit-learn: the whole CLI on the main recording must run in under a second.
+"""
+import argparse
+import os
+import sys
+import tempfile
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from nilm.devices import DEVICES, STATES
+from nilm.io import InputError, read_recording
+
+HEADER = ",".join(["timestamp", "Maximum current", "Effective current"]
+                  + [f"{device} state" for device in DEVICES])
+SHAPE = tuple(len(STATES[device]) for device in DEVICES)
+# ",OFF,IDLE,ON"-style row endings for every joint state, indexed like np.ravel_multi_index(SHAPE).
+SUFFIXES = ["," + ",".join(names)
+            for names in product(*[STATES[device] for device in DEVICES])]
+
+
+def label_bytes(data, name, model=None):
+    """Labelled CSV for the raw bytes of an uploaded aggregate; raises nilm.io.InputError."""
+    return label_recording(read_recording(data, name), model)
+
+
+def label_recording(recording, model=None):
+    if model is None:
+        model = _stored_model()
+    return format_labels(recording.fields, model.predict(recording))
+
+
+def format_labels(fields, states):
+    states = np.asarray(states)
+    if states.shape != (len(fields), len(DEVICES)):
+        raise ValueError(f"states must have shape ({len(fields)}, {len(DEVICES)}), "
+                         f"not {states.shape}")
+    joint = np.ravel_multi_index(states.T, SHAPE).tolist()  # raises on an out-of-range state
+    lines = [f"{t},{m},{e}{SUFFIXES[k]}" for (t, m, e), k in zip(fields, joint)]
+    return "\n".join([HEADER, *lines, ""]).encode("utf-8")
+
+
+def _stored_model():
+    # Imported here so that formatting and tests with another model do not load nilm.model.
+    from nilm.model import load
+    return load()
+
+
+def write_atomically(path, data):
+    """Write data to path via a temporary file in the same directory: all or nothing."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m nilm.label",
+        description="Label each row of an aggregate current recording with the state of "
+                    "PC screen1, PC screen2 and the temperature sensor.")
+    parser.add_argument("input", metavar="INPUT",
+                        help="CSV: timestamp, maximum current (mA), effective current (mA)")
+    parser.add_argument("-o", "--output", metavar="OUTPUT",
+                        help="where to write the labelled CSV (default: stdout)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        recording = read_recording(args.input)
+        model = _stored_model()
+    except InputError as error:
+        return _fail(error)
+    except (OSError, ValueError) as error:  # a broken install, not the user's input
+        print(f"error: cannot load the stored model: {error}", file=sys.stderr)
+        return 1
+    labelled = label_recording(recording, model)
+    try:
+        _write(labelled, args.output)
+    except BrokenPipeError:  # `... | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        return _fail(f"cannot write {args.output}: {error.strerror}")
+    return 0
+
+
+def _write(data, output):
+    if output:
+        write_atomically(output, data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
