@@ -5,9 +5,9 @@
   `gain="fit"` is our clearly labelled variant that fits one gain per aggregate.
 - `FactorialHMM`: one HMM per device (Gaussian emission per state, transitions counted on
   the device's state sequence), combined into the 18 joint states; joint Viterbi.
-- `Oracle`: knows the generator (nilm.synth with the same gain and dwell settings). Its
-  emission distribution and transition matrix are counted on a long run of that same
-  generator (another seed), then it decodes with joint Viterbi: the ceiling.
+- `Oracle`: knows the generator (nilm.synth with the same source, gain and dwell as the
+  test data). Its emission distribution and transition matrix are counted on a long run of
+  that same generator (another seed), then it decodes with joint Viterbi: the ceiling.
 
 All are scikit-learn style; `predict(current)` returns an int array (n, 3) of state
 indices, columns in nilm.devices.DEVICES order.
@@ -21,13 +21,11 @@ import itertools
 import numpy as np
 
 from nilm.devices import DEVICES, STATES
+from nilm.states import QUANTUM_MA
 
 # Every joint state, one row per state, columns in DEVICES order; the last device varies
 # fastest, which matches np.kron of the per-device transition matrices.
 JOINT_STATES = np.array(list(itertools.product(*(range(len(STATES[d])) for d in DEVICES))))
-
-# The meter reports max current in steps of about this many mA.
-QUANTUM_MA = 12.21
 
 _TINY = 1e-300
 
@@ -96,6 +94,31 @@ def viterbi(log_emission, log_transition, log_start):
     return path
 
 
+def posterior_decode(log_emission, log_transition, log_start):
+    """Most probable state of each sample (scaled forward-backward); returns int (n,).
+
+    Maximises the expected number of right samples, which is what accuracy counts; Viterbi
+    maximises the chance of the whole path being right.
+    """
+    n, k = log_emission.shape
+    emission = np.exp(log_emission - log_emission.max(axis=1, keepdims=True))
+    transition, start = np.exp(log_transition), np.exp(log_start)
+    forward = np.empty((n, k))
+    alpha = start * emission[0]
+    forward[0] = alpha / alpha.sum()
+    for t in range(1, n):
+        alpha = (forward[t - 1] @ transition) * emission[t]
+        forward[t] = alpha / max(alpha.sum(), _TINY)
+    posterior = np.empty((n, k))
+    beta = np.ones(k)
+    posterior[-1] = forward[-1]
+    for t in range(n - 1, 0, -1):
+        beta = transition @ (emission[t] * beta)
+        beta /= max(beta.sum(), _TINY)
+        posterior[t - 1] = forward[t - 1] * beta
+    return posterior.argmax(axis=1)
+
+
 def gaussian_log_pdf(x, means, stds):
     """log N(x | mean_k, std_k^2) for every sample and state: (n, k)."""
     z = (x[:, None] - means[None, :]) / stds[None, :]
@@ -108,16 +131,22 @@ def fit_gain(current, sums, gains=np.arange(0.90, 1.201, 0.005)):
     return float(gains[int(np.argmin(errors))])
 
 
-def labelled_training_data(recordings):
-    """Per-device (currents, states) dicts from Recordings, states found by nilm.states."""
-    from nilm import states as state_discovery  # the model's own state discovery
+def resolve_gain(gain, current, joint_means):
+    """None -> 1 (NILMTK), "fit" -> fitted on this aggregate, else the number given."""
+    if gain is None:
+        return 1.0
+    if gain == "fit":
+        return fit_gain(current, joint_means)
+    return float(gain)
 
-    currents, states = {}, {}
-    for device in DEVICES:
-        current = _as_current(recordings[device])
-        currents[device] = current
-        states[device] = np.asarray(state_discovery.label_states(device, current), dtype=np.intp)
-    return currents, states
+
+def labelled_training_data(recordings, random_state=0):
+    """Per-device (currents, states) dicts from Recordings, states found by nilm.states."""
+    from nilm.states import fit_states
+
+    fitted = fit_states(recordings, random_state)
+    currents = {d: _as_current(recordings[d]) for d in DEVICES}
+    return currents, {d: np.asarray(fitted[d].labels, dtype=np.intp) for d in DEVICES}
 
 
 class CombinatorialOptimisation:
@@ -139,23 +168,16 @@ class CombinatorialOptimisation:
     def predict(self, current):
         _check_fitted(self, "joint_means_")
         current = _as_current(current)
-        sums = self.joint_means_ * self.resolve_gain(current)
+        sums = self.joint_means_ * resolve_gain(self.gain, current, self.joint_means_)
         nearest = np.abs(current[:, None] - sums[None, :]).argmin(axis=1)
         return JOINT_STATES[nearest]
-
-    def resolve_gain(self, current):
-        if self.gain is None:
-            return 1.0
-        if self.gain == "fit":
-            return fit_gain(_as_current(current), self.joint_means_)
-        return float(self.gain)
 
 
 class FactorialHMM:
     """An HMM per device, combined into the joint state space, decoded by joint Viterbi.
 
     Emissions are Gaussian around the sum of the state means with the summed variances,
-    as in NILMTK's FHMM; `gain` multiplies the means (None = 1, as NILMTK).
+    as in NILMTK's FHMM; `gain` as for CombinatorialOptimisation (None = 1, as NILMTK).
     """
 
     def __init__(self, gain=None, pseudo_count=1.0):
@@ -183,6 +205,58 @@ class FactorialHMM:
     def predict(self, current):
         _check_fitted(self, "joint_means_")
         current = _as_current(current)
-        gain = 1.0 if self.gain is None else float(self.gain)
+        gain = resolve_gain(self.gain, current, self.joint_means_)
         log_emission = gaussian_log_pdf(current, gain * self.joint_means_, gain * self.joint_stds_)
         return JOINT_STATES[viterbi(log_emission, self.log_transition_, self.log_start_)]
+
+
+class Oracle:
+    """Knows the generator: the same nilm.synth source, gain and dwell as the test data.
+
+    fit() draws n_rows from that generator (another seed) and counts the joint transition
+    matrix and, per joint state, the distribution of the quantised observed current (spikes
+    included, in one overflow bin); predict() decodes by joint Viterbi with those. With
+    exponential stays and per-sample draws this is, up to counting noise, the generator's
+    own likelihood: the ceiling for a per-sample decoder of one current signal.
+    """
+
+    def __init__(self, source, gain, dwell=1.0, decode="posterior", n_rows=200_000, max_bin=64,
+                 random_state=0):
+        self.source = source
+        self.gain = gain
+        self.dwell = dwell
+        self.decode = decode
+        self.n_rows = n_rows
+        self.max_bin = max_bin
+        self.random_state = random_state
+
+    def fit(self, X=None, y=None):
+        from nilm.synth import generate
+
+        run = generate(self.source, self.n_rows, random_state=self.random_state,
+                       gain=self.gain, dwell=self.dwell)
+        joint = joint_index(run.states)
+        k = len(JOINT_STATES)
+        transitions = np.full((k, k), 0.1)
+        np.add.at(transitions, (joint[:-1], joint[1:]), 1.0)
+        emissions = np.full((k, self.max_bin + 1), 0.01)
+        np.add.at(emissions, (joint, self._bins(run.current)), 1.0)
+        self.log_transition_ = np.log(transitions / transitions.sum(axis=1, keepdims=True))
+        self.log_emission_ = np.log(emissions / emissions.sum(axis=1, keepdims=True))
+        occupancy = np.bincount(joint, minlength=k) + 1.0
+        self.log_start_ = np.log(occupancy / occupancy.sum())
+        return self
+
+    def _bins(self, current):
+        return np.clip(np.rint(current / QUANTUM_MA), 0, self.max_bin).astype(np.intp)
+
+    def predict(self, current):
+        _check_fitted(self, "log_emission_")
+        log_emission = self.log_emission_[:, self._bins(_as_current(current))].T
+        decoder = posterior_decode if self.decode == "posterior" else viterbi
+        return JOINT_STATES[decoder(log_emission, self.log_transition_, self.log_start_)]
+
+
+def joint_index(states):
+    """Row of JOINT_STATES for each (n, 3) state row."""
+    return np.ravel_multi_index(np.asarray(states, dtype=np.intp).T, JOINT_STATES.max(axis=0) + 1)
