@@ -40,6 +40,7 @@ N_ROWS = 3000
 SEED = 20180905
 TARGET_JOINT = 0.95
 TARGET_SHARE_OF_ORACLE = 0.97
+TIMELINE_COLORS = ("#000000", "#2a9d8f", "#9b5de5", "#f4a261", "#e76f51")
 LABELS = {
     "model": "GMM + decision tree (NilmModel)",
     "co": "CO (NILMTK: nearest sum, no gain)",
@@ -250,8 +251,9 @@ def timeline_figure(case, predictions, case_index, keys=("model", "co", "oracle"
         series.update({k: predictions[k][case_index][x, i] for k in keys})
         for j, (name, y) in enumerate(series.items()):
             # Offsets keep the step lines apart where they agree.
-            fig.add_trace(go.Scatter(x=x, y=y + 0.06 * j, name=name, legendgroup=name, showlegend=i == 0,
-                                     line=dict(shape="hv", width=1.5 if name == "truth" else 1)),
+            fig.add_trace(go.Scatter(x=x, y=y + 0.08 * j, name=name, legendgroup=name, showlegend=i == 0,
+                                     line=dict(shape="hv", color=TIMELINE_COLORS[j % len(TIMELINE_COLORS)],
+                                               width=2 if name == "truth" else 1)),
                           row=2 + i, col=1)
         fig.update_yaxes(tickvals=list(range(len(STATES[device]))), ticktext=list(STATES[device]),
                          row=2 + i, col=1)

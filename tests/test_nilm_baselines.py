@@ -98,3 +98,54 @@ def test_fhmm_smooths_noise_that_fools_co():
     co_right = (CombinatorialOptimisation().fit(*data).predict(observed) == truth).all(axis=1).mean()
     assert fhmm_right > 0.97
     assert fhmm_right > co_right + 0.1
+
+
+# A small generator in the image of the recordings: per-state pools of quantised currents (mA).
+POOLS = (
+    (np.array([0.0]), np.array([36.62] * 9 + [24.41]), np.array([195.31, 207.52, 207.52, 219.73])),
+    (np.array([0.0]), np.array([24.41, 36.62]), np.array([183.11, 183.11, 195.31])),
+    (np.array([0.0]), np.array([12.21, 24.41, 24.41])),
+)
+
+
+def small_source():
+    from nilm.synth import Source
+
+    return Source(pools=POOLS, dwell_means=np.array([60.0, 60.0, 60.0]), spike_range=(400.0, 4000.0))
+
+
+def pool_training_data():
+    """CO's training data: every pool value labelled with its state."""
+    currents = {d: np.concatenate(POOLS[i]) for i, d in enumerate(DEVICES)}
+    states = {d: np.repeat(np.arange(len(POOLS[i])), [p.size for p in POOLS[i]])
+              for i, d in enumerate(DEVICES)}
+    return currents, states
+
+
+def test_oracle_on_a_small_synthetic_case_beats_co():
+    from nilm.synth import generate
+
+    source = small_source()
+    case = generate(source, 2000, random_state=5, gain=1.05, dwell=[60.0] * 3)
+    oracle = baselines.Oracle(source, gain=1.05, dwell=[60.0] * 3, n_rows=50_000, random_state=6)
+    oracle_right = (oracle.fit().predict(case.current) == case.states).all(axis=1).mean()
+    co = CombinatorialOptimisation().fit(*pool_training_data())
+    co_right = (co.predict(case.current) == case.states).all(axis=1).mean()
+    assert oracle_right > 0.9
+    assert oracle_right > co_right + 0.2
+
+
+def test_oracle_decoders_agree_on_the_easy_parts():
+    from nilm.synth import generate
+
+    source = small_source()
+    case = generate(source, 1000, random_state=8, gain=1.0, dwell=[200.0] * 3)
+    kwargs = dict(source=source, gain=1.0, dwell=[200.0] * 3, n_rows=50_000, random_state=9)
+    viterbi = baselines.Oracle(decode="viterbi", **kwargs).fit().predict(case.current)
+    posterior = baselines.Oracle(**kwargs).fit().predict(case.current)
+    assert (viterbi == case.states).all(axis=1).mean() > 0.95
+    assert (posterior == case.states).all(axis=1).mean() > 0.95
+
+
+def test_joint_index_matches_joint_states():
+    assert baselines.joint_index(JOINT_STATES).tolist() == list(range(len(JOINT_STATES)))
