@@ -1,0 +1,85 @@
+"""Speed and memory of the whole `python -m nilm.label` process.
+
+    .venv/bin/python bench/label_speed.py [--runs 7] [--big-runs 3] [--rows 1000000]
+
+(a) the main recording: median wall time of the whole process (target <= 1.0 s);
+(b) a synthetic aggregate of --rows rows (nilm.synth, formatted like the recordings): median wall
+    time (target <= 10 s) and peak resident memory of the labelling process (target <= 1 GB).
+Each run is a fresh process, timed from spawn to exit; peak memory is the child's ru_maxrss.
+CPU time (user + system) is printed too: it is steadier than wall time on a shared machine.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nilm.devices import MAIN_GLOB, data_dir, find_file  # noqa: E402
+from nilm.io import load_device_recordings  # noqa: E402
+from nilm.synth import generate  # noqa: E402
+
+SECONDS_PER_ROW = 1.07  # the meter's pace in the recordings
+
+
+def run_label(source, output):
+    """(wall s, CPU s, peak resident MB) of one `python -m nilm.label source -o output`."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "nilm.label", str(source), "-o", str(output)],
+                             cwd=REPO, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"nilm.label failed on {source}: {child.stderr.read().decode().strip()}")
+    child.stderr.close()
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def write_synthetic(path, n_rows, random_state=0):
+    """An aggregate CSV of n_rows, laid out like the recordings (no header, 3 columns)."""
+    current = generate(load_device_recordings(), n_rows, random_state=random_state).current
+    rng = np.random.default_rng(random_state)
+    timestamp = 1536129671.00052 + np.cumsum(rng.normal(SECONDS_PER_ROW, 0.002, n_rows))
+    lines = [f"{t:.6f},{m:.2f},{m / np.sqrt(2):.1f}"
+             for t, m in zip(timestamp.tolist(), current.tolist())]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def measure(source, output, runs):
+    results = [run_label(source, output) for _ in range(runs)]
+    rows = output.read_bytes().count(b"\n") - 1
+    wall, cpu = (statistics.median(r[i] for r in results) for i in (0, 1))
+    peak = max(r[2] for r in results)
+    return rows, wall, cpu, peak
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--big-runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    main_file = find_file(data_dir(), MAIN_GLOB)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "labelled.csv"
+        rows, wall, cpu, peak = measure(main_file, out, args.runs)
+        print(f"main recording ({rows} rows), {args.runs} runs: median wall {wall:.3f} s "
+              f"(target <= 1.0 s), median CPU {cpu:.3f} s, peak {peak:.0f} MB")
+        big = Path(tmp) / "synthetic.csv"
+        write_synthetic(big, args.rows)
+        rows, wall, cpu, peak = measure(big, out, args.big_runs)
+        print(f"synthetic ({rows} rows, {big.stat().st_size / 1e6:.0f} MB), {args.big_runs} runs: "
+              f"median wall {wall:.2f} s (target <= 10 s), median CPU {cpu:.2f} s, "
+              f"peak {peak:.0f} MB (target <= 1024 MB)")
+
+
+if __name__ == "__main__":
+    main()
