@@ -48,6 +48,6 @@ def live_figure(points, unit="C", revision=None):
         showlegend=False,
         uirevision=revision,
         xaxis={"title": {"text": "time (UTC)"}, "type": "date"},
-        yaxis={"title": {"text": symbol}, "tickformat": ".1f"},
+        yaxis={"title": {"text": symbol}},
     )
     return figure

@@ -1,0 +1,183 @@
+"""Monitor page "/": the latest temperature, a live chart and the latest readings.
+
+The server renders a snapshot (readings plus the id of the last change it includes); from then on
+the browser applies pushed changes itself (assets/monitor.js), so after loading it sends no
+request while readings arrive. Only a user's choice of sensor, window or unit calls the server.
+"""
+import dash
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
+from dash_extensions import WebSocket
+
+from readings import store
+from readings.figures import live_figure
+
+dash.register_page(__name__, path="/", name="Monitor", title="Wattson · Monitor")
+
+WINDOWS = {900: "15 min", 3600: "1 h", 86400: "24 h"}
+DEFAULT_WINDOW_S = 3600
+TABLE_ROWS = 50
+# The browser keeps more rows than it shows, so a deleted row's place is filled at once.
+RECENT_MAX = 2 * TABLE_ROWS
+
+
+def snapshot(sensor, window_s):
+    """What the browser starts from: the change id first, so nothing falls between it and the
+    rows (a change read twice is applied twice, harmlessly: it names the whole row)."""
+    last = store.last_change_id()
+    return {
+        "sensor": sensor,
+        "window_s": window_s,
+        "last": last,
+        "recent_max": RECENT_MAX,
+        "points": store.window(sensor, window_s) if sensor else [],
+        "recent": store.latest(sensor, RECENT_MAX) if sensor else [],
+    }
+
+
+def figure(data, unit):
+    revision = f"{data['sensor']}-{data['window_s']}-{unit}"
+    return live_figure(data["points"], unit, revision=revision)
+
+
+def toggle(component_id, options, value):
+    """A row of buttons choosing one option."""
+    return dbc.RadioItems(
+        id=component_id,
+        options=[{"label": label, "value": key} for key, label in options.items()],
+        value=value,
+        class_name="monitor-toggle",
+        input_class_name="btn-check",
+        label_class_name="btn btn-outline-primary btn-sm",
+        label_checked_class_name="active",
+    )
+
+
+def latest_card(sensors, sensor):
+    # Hidden, not absent, with one sensor: the refresh callback listens to the selector.
+    selector = html.Div([
+        html.Label("Sensor", className="monitor-label", htmlFor="monitor-sensor"),
+        dbc.Select(id="monitor-sensor", options=sensors, value=sensor, size="sm"),
+    ], className="mt-3" if len(sensors) > 1 else "d-none")
+    return dbc.Card(
+        dbc.CardBody([
+            html.Div(["Latest reading", html.Span(f" · {sensor}" if sensor else "")],
+                     className="monitor-label"),
+            html.Div(id="latest-temperature", className="monitor-latest"),
+            html.Div(id="monitor-delta", className="monitor-delta"),
+            html.Div([
+                html.Span(id="monitor-age", className="fw-semibold"),
+                html.Br(),
+                html.Span(id="monitor-taken-at"),
+            ], className="text-muted small mt-2"),
+            selector,
+        ]),
+        className="h-100",
+    )
+
+
+def chart_card(data):
+    controls = html.Div([
+        toggle("monitor-window", WINDOWS, DEFAULT_WINDOW_S),
+        toggle("monitor-unit", {"C": "°C", "F": "°F"}, "C"),
+        dbc.Badge("connecting", id="monitor-badge", color="secondary", pill=True,
+                  className="monitor-badge"),
+    ], className="d-flex align-items-center gap-3")
+    return dbc.Card([
+        dbc.CardHeader(
+            html.Div([html.Span("Temperature", className="fw-semibold"), controls],
+                     className="d-flex justify-content-between align-items-center flex-wrap gap-2"),
+        ),
+        dbc.CardBody(dcc.Graph(
+            id="monitor-graph",
+            figure=figure(data, "C"),
+            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+        ), className="p-1"),
+    ], className="h-100")
+
+
+def table_card():
+    header = html.Thead(html.Tr([
+        html.Th("Taken at (UTC)"),
+        html.Th("Temperature", className="text-end"),
+        html.Th("#", className="text-end"),
+    ]))
+    return dbc.Card([
+        dbc.CardHeader(f"Latest {TABLE_ROWS} readings", className="fw-semibold"),
+        html.Div(
+            html.Table(
+                [header, html.Tbody(id="monitor-table-body")],
+                id="readings-table",
+                className="table table-sm table-striped table-hover mb-0",
+            ),
+            className="monitor-table-scroll",
+        ),
+    ], className="mt-3")
+
+
+def layout(**_query):
+    sensors = store.sensor_ids()
+    sensor = sensors[0] if sensors else None
+    data = snapshot(sensor, DEFAULT_WINDOW_S)
+    return html.Div([
+        WebSocket(id="monitor-ws"),
+        dcc.Store(id="monitor-data", data=data),
+        dcc.Store(id="monitor-clock"),
+        dbc.Row([
+            dbc.Col(latest_card(sensors, sensor), lg=3, md=4),
+            dbc.Col(chart_card(data), lg=9, md=8),
+        ], className="g-3"),
+        table_card(),
+    ], className="monitor-page")
+
+
+@callback(
+    Output("monitor-data", "data", allow_duplicate=True),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-sensor", "value"),
+    Input("monitor-window", "value"),
+    Input("monitor-unit", "value"),
+    prevent_initial_call=True,
+)
+def refresh(sensor, window_s, unit):
+    """A user's choice: a fresh snapshot; the browser carries on from its change id."""
+    data = snapshot(sensor, int(window_s))
+    return data, figure(data, unit)
+
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="advance"),
+    Output("monitor-data", "data", allow_duplicate=True),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-ws", "message"),
+    Input("monitor-clock", "data"),
+    State("monitor-data", "data"),
+    State("monitor-unit", "value"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="render"),
+    Output("latest-temperature", "children"),
+    Output("monitor-delta", "children"),
+    Output("monitor-taken-at", "children"),
+    Output("monitor-table-body", "children"),
+    Input("monitor-data", "data"),
+    Input("monitor-unit", "value"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="showAge"),
+    Output("monitor-age", "children"),
+    Input("monitor-clock", "data"),
+    Input("monitor-data", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="watchSocket"),
+    Output("monitor-ws", "url"),
+    Output("monitor-badge", "children"),
+    Output("monitor-badge", "color"),
+    Input("monitor-ws", "state"),
+    State("monitor-data", "data"),
+)
