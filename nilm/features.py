@@ -1,0 +1,92 @@
+"""Temporal features of a max-current series, numpy only (on the labelling path).
+
+    build_features(current) -> float32 array (n, len(FEATURE_NAMES))
+    segment(current) -> int array of segment start indices (first is 0)
+
+Labelling is offline, so windows look both ways. The series is cut into segments of steady level
+(a two-window mean detector); a sample is described by its own current, robust rolling levels,
+and its segment: level, length, the levels of the segments before and after it, and any inrush
+spike right at the segment's start (the sensor switching on).
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from nilm.states import QUANTUM_MA, centered_windows, despike, rolling_median
+
+# Half-width (samples) of the two windows whose mean difference marks a level change.
+CHANGE_WINDOW = 6
+# Smallest level change (mA) taken as a switch: below the sensor's ~22 mA, above the noise of a mean.
+CHANGE_MA = 14.0
+# A sample this far (mA) above the local level counts as an inrush spike.
+INRUSH_MA = 15 * QUANTUM_MA
+
+# Samples since an inrush when there was none.
+NEVER = 1e6
+
+FEATURE_NAMES = (
+    "current", "median5", "median15", "std15", "trail_mean", "lead_mean",
+    "level", "prev_level", "next_level", "prev2_level", "next2_level",
+    "seg_length", "seg_position", "inrush_at_start", "inrush_at_next", "since_inrush",
+)
+
+
+def _window_means(x, w):
+    """Means of the w samples before t and of the w samples from t on (edges padded)."""
+    c = np.r_[0.0, np.cumsum(np.pad(x, w, mode="edge"))]
+    idx = np.arange(x.size) + w
+    trail = (c[idx] - c[idx - w]) / w
+    lead = (c[idx + w] - c[idx]) / w
+    return trail, lead
+
+
+def segment(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
+    """Starts of steady-level segments: local maxima of |lead - trail| above threshold."""
+    x = despike(current)
+    trail, lead = _window_means(x, w)
+    d = np.abs(lead - trail)
+    d[0] = 0.0
+    peak = sliding_window_view(np.pad(d, w - 1), 2 * w - 1).max(axis=1)
+    before = sliding_window_view(np.pad(d, (w - 1, 0)), w)[:, :-1].max(axis=1)
+    # First sample of a plateau of equal maxima: quantised data often ties.
+    starts = np.flatnonzero((d >= threshold) & (d >= peak) & (d > before))
+    return np.r_[0, starts]
+
+
+def _shifted(values, k, fill):
+    """values[i + k] per segment i, fill outside."""
+    out = np.full(values.size, fill, dtype=float)
+    if k > 0 and values.size > k:
+        out[:-k] = values[k:]
+    elif k < 0 and values.size > -k:
+        out[-k:] = values[:k]
+    return out
+
+
+def build_features(current):
+    """Feature matrix (n, len(FEATURE_NAMES)), float32; current in mA (already gain-corrected)."""
+    x = np.asarray(current, dtype=float)
+    n = x.size
+    xd = despike(x)
+    starts = segment(x)
+    lengths = np.diff(np.r_[starts, n])
+    level = np.add.reduceat(xd, starts) / lengths
+    seg_id = np.repeat(np.arange(starts.size), lengths)
+    position = np.arange(n) - starts[seg_id]
+
+    # Inrush: the largest excess over the segment level within the first two samples of a segment.
+    excess = x - level[seg_id]
+    head = np.where(position < 2, excess, 0.0)
+    inrush = np.maximum.reduceat(head, starts) > INRUSH_MA
+    rows = np.arange(n)
+    last = np.maximum.accumulate(np.where(excess > INRUSH_MA, rows, -1))
+    since = np.where(last >= 0, rows - last, NEVER)
+
+    trail, lead = _window_means(xd, CHANGE_WINDOW)
+    columns = (
+        x, rolling_median(x, 5), rolling_median(xd, 15), centered_windows(xd, 15).std(axis=1), trail, lead,
+        level[seg_id], _shifted(level, -1, -1.0)[seg_id], _shifted(level, 1, -1.0)[seg_id],
+        _shifted(level, -2, -1.0)[seg_id], _shifted(level, 2, -1.0)[seg_id],
+        lengths[seg_id], position, inrush[seg_id], _shifted(inrush.astype(float), 1, 0.0)[seg_id],
+        since,
+    )
+    return np.column_stack(columns).astype(np.float32)

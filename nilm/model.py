@@ -1,0 +1,196 @@
+"""The NILM estimator: GaussianMixture states + a decision tree on temporal features.
+
+    model = NilmModel(random_state=0).fit(load_device_recordings())
+    model.predict(recording_or_current) -> int array (n, 3): state index per device, DEVICES order
+    model.predict_details(recording_or_current) -> Prediction(states, gain, joint, confidence)
+    model.combination_levels(gain=1.0) -> [((s1, s2, sensor), expected mA), ...] for the 18 joint states
+    model.state_levels_ -> {device: mean mA per state, OFF..ON}
+    model.save(path); load(path=None) -> NilmModel (None: the model shipped in nilm/model.npz)
+
+fit uses scikit-learn (GaussianMixture, DecisionTreeClassifier); predict and load use numpy only.
+fit: states per device -> synthetic aggregates with known truth (nilm.synth) -> each series divided
+by its estimated gain -> features (nilm.features) -> one tree over the 18 joint states.
+predict: estimate the gain of the series, divide, build features, walk the tree.
+"""
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from nilm.devices import DEVICES, STATES
+from nilm.features import FEATURE_NAMES, build_features, segment
+from nilm.states import despike, max_current_of
+from nilm.synth import GAIN_RANGE
+from nilm.tree import TreeArrays
+
+MODEL_PATH = Path(__file__).with_name("model.npz")
+FORMAT_VERSION = 1
+SHAPE = tuple(len(STATES[d]) for d in DEVICES)  # (3, 3, 2): joint state = ravel of the three
+# Candidate gains searched when fitting the series to the state combinations.
+GAIN_GRID = np.round(np.arange(0.80, 1.30001, 0.0025), 4)
+# Residuals (mA) beyond this count as this much: switching transients must not pull the gain.
+RESIDUAL_CAP_MA = 25.0
+
+
+class NotFittedError(ValueError, AttributeError):
+    """predict before fit (sklearn's own class would import scikit-learn)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    states: np.ndarray  # (n, 3) int, DEVICES order
+    gain: float  # aggregate / plain sum of the state levels
+    joint: np.ndarray  # (n,) int joint state index (np.ravel_multi_index over SHAPE)
+    confidence: np.ndarray  # (n,) float32 tree share of the chosen joint state
+
+
+def joint_levels(levels):
+    """Expected current of every joint state, indexed like np.ravel_multi_index(SHAPE)."""
+    grids = np.meshgrid(*[levels[d] for d in DEVICES], indexing="ij")
+    return sum(grids).ravel()
+
+
+def estimate_gain(current, combos, prior=1.0):
+    """The gain g that best explains the series' segment levels as g * a state combination."""
+    x = np.asarray(current, dtype=float)
+    if x.size == 0:
+        return prior
+    starts = segment(x)
+    lengths = np.diff(np.r_[starts, x.size])
+    levels = np.add.reduceat(despike(x), starts) / lengths
+    # One gain at a time keeps memory at (segments x combos), not x gains as well.
+    cost = np.array([
+        np.minimum(np.abs(levels[:, None] / g - combos[None, :]).min(axis=1), RESIDUAL_CAP_MA) @ lengths
+        for g in GAIN_GRID]) / lengths.sum()
+    # Ties (a series of one level fits many gains) go to the gain nearest the prior.
+    cost = cost + 1e-3 * np.abs(GAIN_GRID - prior)
+    return float(GAIN_GRID[np.argmin(cost)])
+
+
+class NilmModel:
+    """GaussianMixture states per device + a decision tree over the 18 joint states."""
+
+    def __init__(self, n_series=80, series_rows=4000, gain=GAIN_RANGE, dwell=(0.3, 3.0),
+                 max_leaf_nodes=3000, min_samples_leaf=20, random_state=0):
+        self.n_series = n_series
+        self.series_rows = series_rows
+        self.gain = gain
+        self.dwell = dwell
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.random_state = random_state
+
+    # ---- fitting (scikit-learn) ----
+    def fit(self, recordings):
+        from sklearn.tree import DecisionTreeClassifier
+        from nilm.states import fit_states
+        from nilm.synth import make_source
+
+        _validate_recordings(recordings)
+        states = fit_states(recordings, self.random_state)
+        self.state_levels_ = {d: states[d].levels for d in DEVICES}
+        self.state_spreads_ = {d: states[d].spreads for d in DEVICES}
+        self.gain_prior_ = float(np.mean(self.gain))
+        X, y = self._training_data(make_source(recordings, states))
+        tree = DecisionTreeClassifier(max_leaf_nodes=self.max_leaf_nodes,
+                                      min_samples_leaf=self.min_samples_leaf,
+                                      random_state=self.random_state).fit(X, y)
+        self.tree_ = TreeArrays.from_sklearn(tree)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _training_data(self, source):
+        from nilm.synth import generate
+
+        rng = np.random.default_rng(self.random_state)
+        lo, hi = np.log(self.dwell)
+        X, y = [], []
+        for seed in rng.integers(2**31, size=self.n_series):
+            synthetic = generate(source, self.series_rows, random_state=int(seed), gain=self.gain,
+                                 dwell=float(np.exp(rng.uniform(lo, hi))))
+            X.append(self._features(synthetic.current)[0])
+            y.append(np.ravel_multi_index(synthetic.states.T, SHAPE))
+        return np.concatenate(X), np.concatenate(y)
+
+    # ---- prediction (numpy only) ----
+    def _features(self, current):
+        gain = estimate_gain(current, joint_levels(self.state_levels_), self.gain_prior_)
+        return build_features(np.asarray(current, dtype=float) / gain), gain
+
+    def predict_details(self, recording_or_current):
+        if not hasattr(self, "tree_"):
+            raise NotFittedError("NilmModel is not fitted: call fit() or load()")
+        current = max_current_of(recording_or_current)
+        if current.ndim != 1:
+            raise ValueError(f"expected a 1-D series of max current, got shape {current.shape}")
+        if current.size == 0:
+            empty = np.zeros(0, dtype=int)
+            return Prediction(np.zeros((0, len(DEVICES)), dtype=int), 1.0, empty,
+                              np.zeros(0, dtype=np.float32))
+        X, gain = self._features(current)
+        proba = self.tree_.predict_proba(X)
+        best = proba.argmax(axis=1)
+        joint = self.tree_.classes[best]
+        states = np.column_stack(np.unravel_index(joint, SHAPE)).astype(int)
+        return Prediction(states, gain, joint, proba[np.arange(best.size), best])
+
+    def predict(self, recording_or_current):
+        return self.predict_details(recording_or_current).states
+
+    def combination_levels(self, gain=1.0):
+        levels = joint_levels(self.state_levels_) * gain
+        return [(combo, float(levels[np.ravel_multi_index(combo, SHAPE)]))
+                for combo in product(*[range(k) for k in SHAPE])]
+
+    # ---- storage: plain arrays + JSON, never pickle ----
+    def save(self, path):
+        meta = {
+            "format_version": FORMAT_VERSION, "devices": list(DEVICES),
+            "feature_names": list(FEATURE_NAMES), "gain_prior": self.gain_prior_,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()
+                       if not k.endswith("_")},
+        }
+        arrays = self.tree_.to_arrays()
+        for i, d in enumerate(DEVICES):
+            arrays[f"levels_{i}"] = self.state_levels_[d]
+            arrays[f"spreads_{i}"] = self.state_spreads_[d]
+        np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def _validate_recordings(recordings):
+    missing = [d for d in DEVICES if d not in recordings]
+    if missing:
+        raise ValueError(f"missing recordings for: {', '.join(missing)}")
+    for d in DEVICES:
+        x = max_current_of(recordings[d])
+        if x.ndim != 1 or x.size < 10 or not np.all(np.isfinite(x)):
+            raise ValueError(f"{d}: need a 1-D finite series of at least 10 samples")
+
+
+def _load(path):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    if meta["format_version"] != FORMAT_VERSION or meta["feature_names"] != list(FEATURE_NAMES):
+        raise ValueError(f"{path}: model was saved by another version; rebuild with python -m nilm.train")
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["params"].items()}
+    model = NilmModel(**params)
+    model.state_levels_ = {d: arrays[f"levels_{i}"] for i, d in enumerate(DEVICES)}
+    model.state_spreads_ = {d: arrays[f"spreads_{i}"] for i, d in enumerate(DEVICES)}
+    model.gain_prior_ = meta["gain_prior"]
+    model.tree_ = TreeArrays.from_arrays(arrays)
+    model.n_features_in_ = len(FEATURE_NAMES)
+    return model
+
+
+@lru_cache(maxsize=1)
+def _load_shipped():
+    return _load(MODEL_PATH)
+
+
+def load(path=None):
+    """A NilmModel from an .npz written by save(); None loads the shipped nilm/model.npz (cached)."""
+    return _load_shipped() if path is None else _load(path)
