@@ -10,7 +10,8 @@ No Dash imports. States are given as integer indices into ``nilm.devices.STATES[
 - ``state_timeline(timestamp, states)``: each device's state over time as a step line.
 - ``shares(timestamp, current, states, state_levels)`` -> dict; ``share_figure(shares_dict)``.
 - ``combination_histogram(current, combinations, gain)``: levels with every joint state marked.
-- ``evaluation_rows(results)`` -> (header, rows); ``evaluation_table(results)`` -> go.Table figure.
+- ``evaluation_rows(results)`` -> (header, rows) of text for an HTML / dbc table.
+- ``summary(recording, gain)`` -> [(label, text)] for the page's summary cards.
 
 Long series are decimated for display only (min and max per bucket, so spikes survive);
 state runs and shares are computed from every row.
@@ -316,3 +317,41 @@ def combination_histogram(current, combinations, gain=1.0, title=None):
     fig.update_xaxes(title="maximum current (mA)", range=[-QUANTUM_MA, upper])
     fig.update_yaxes(title="samples")
     return _layout(fig, title, height=360)
+
+
+def duration_text(seconds):
+    """'1 h 02 min', '52 min 56 s', '8.5 s'."""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def summary(recording, gain):
+    """[(label, text)] describing an aggregate recording and the gain the model estimated."""
+    t = np.asarray(recording.timestamp, dtype=float)
+    start = np.datetime_as_string(to_datetime(t[:1])[0], unit="s").replace("T", " ")
+    interval = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return [
+        ("rows", f"{len(t):,}"),
+        ("time span", f"{duration_text(t[-1] - t[0])} from {start} UTC"),
+        ("sampling interval", f"{interval:.2f} s (median)"),
+        ("estimated gain", f"{gain:.3f} x the sum of the state levels"),
+    ]
+
+
+def evaluation_rows(results):
+    """(header, rows) of text cells from nilm.evaluate.load_results(), one row per method."""
+    if not results:
+        raise ValueError("no evaluation results stored (run python -m nilm.evaluate)")
+    header = ["method", "joint accuracy"] + [f"{device} accuracy / macro-F1" for device in DEVICES]
+    rows = [[m["label"], f"{m['joint_accuracy']:.3f}"]
+            + [f"{m['devices'][d]['accuracy']:.3f} / {m['devices'][d]['macro_f1']:.3f}"
+               for d in DEVICES]
+            for m in results["methods"]]
+    return header, rows
+

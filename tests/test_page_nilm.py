@@ -1,0 +1,173 @@
+"""The /nilm page in headless Chromium against a real `python app.py`: upload, plots, download,
+bad input, the sample button. Plus the page's small pure helpers, in-process."""
+import base64
+import subprocess
+import sys
+import time
+
+import dash
+import pytest
+from selenium.webdriver.common.by import By
+
+from nilm.devices import MAIN_GLOB, REPO_ROOT, find_file
+from nilm.io import InputError, read_recording
+
+GRAPHS = ("#nilm-aggregate", "#nilm-timeline", "#nilm-shares", "#nilm-levels")
+
+
+@pytest.fixture(scope="module")
+def page():
+    """The page module, imported the way Dash pages are (it registers itself with an app)."""
+    dash.Dash(__name__, use_pages=True, pages_folder="")
+    import pages.nilm as module
+    return module
+
+
+@pytest.fixture(scope="module")
+def main_file(nilm_data_dir):
+    return find_file(nilm_data_dir, MAIN_GLOB)
+
+
+def open_page(dash_duo, web_server):
+    dash_duo.driver.get(web_server.url + "/nilm")
+    dash_duo.wait_for_element("#nilm-upload")
+
+
+def upload(dash_duo, path):
+    started = time.perf_counter()
+    dash_duo.find_element("#nilm-upload input[type=file]").send_keys(str(path))
+    return started
+
+
+def wait_for_plots(dash_duo, timeout=10):
+    """Until the summary and every figure's traces are drawn (empty graphs have no .trace)."""
+    dash_duo.wait_for_element("#nilm-summary-cards", timeout=timeout)
+    for graph in GRAPHS:
+        dash_duo.wait_for_element(f"{graph} .main-svg .trace", timeout=timeout)
+
+
+def alert_text(dash_duo, timeout=10):
+    return dash_duo.wait_for_element("#nilm-alert .alert", timeout=timeout).text
+
+
+def summary_text(dash_duo):
+    return dash_duo.find_element("#nilm-summary").text
+
+
+def cli_labels(path):
+    done = subprocess.run([sys.executable, "-m", "nilm.label", str(path)], cwd=REPO_ROOT,
+                          capture_output=True, timeout=60, check=True)
+    return done.stdout
+
+
+def wait_for_download(directory, name, timeout=10):
+    target = directory / name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.exists() and not list(directory.glob("*.crdownload")):
+            return target.read_bytes()
+        time.sleep(0.05)
+    raise AssertionError(f"{name} was not downloaded; found {list(directory.iterdir())}")
+
+
+def test_upload_shows_the_analysis_and_downloads_the_cli_labels(dash_duo, web_server, main_file,
+                                                                tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                                    {"behavior": "allow", "downloadPath": str(downloads)})
+    open_page(dash_duo, web_server)
+    started = upload(dash_duo, main_file)
+    wait_for_plots(dash_duo)
+    seconds = time.perf_counter() - started
+    assert seconds <= 2.0, f"upload to drawn plots took {seconds:.2f} s"
+
+    rows = len(read_recording(main_file))
+    summary = summary_text(dash_duo)
+    assert f"{rows:,}" in summary and "1.07 s" in summary and "x the sum of the state levels" in summary
+    assert "PC screen1" in dash_duo.find_element("#nilm-aggregate").text
+    assert "GMM + decision tree" in dash_duo.find_element("#nilm-evaluation-table").text
+
+    dash_duo.find_element("#nilm-download-button").click()
+    name = main_file.name.replace(".csv", "_labelled.csv")
+    assert wait_for_download(downloads, name) == cli_labels(main_file)
+
+
+BAD_INPUTS = {
+    "not a CSV": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\xff\xfe\x00",
+    "wrong column count": b"1536129671.0,24.41,17.3\n1536129672.0,12.21\n",
+    "non-numeric cell": b"1536129671.0,24.41,17.3\n1536129672.0,12.21,abc\n",
+    "empty file": b"",
+    "decreasing timestamps": b"1536129671.0,24.41,17.3\n1536129672.0,12.21,8.6\n1536129670.0,1,1\n",
+}
+
+
+def test_bad_input_shows_its_alert_and_keeps_the_previous_result(dash_duo, web_server, main_file,
+                                                                 tmp_path):
+    open_page(dash_duo, web_server)
+    upload(dash_duo, main_file)
+    wait_for_plots(dash_duo)
+    good_summary = summary_text(dash_duo)
+    for index, (case, data) in enumerate(BAD_INPUTS.items()):
+        path = tmp_path / f"bad{index}.csv"
+        path.write_bytes(data)
+        with pytest.raises(InputError) as expected:
+            read_recording(data, path.name)
+        upload(dash_duo, path)
+        dash_duo.wait_for_contains_text("#nilm-alert", str(expected.value), timeout=10)
+        assert "Traceback" not in alert_text(dash_duo), case
+        assert summary_text(dash_duo) == good_summary, case
+        assert dash_duo.find_element("#nilm-aggregate .main-svg").is_displayed(), case
+
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as out:
+        out.truncate(50 * 2**20 + 1)  # over the limit by one byte; the browser never reads it
+    upload(dash_duo, huge)
+    dash_duo.wait_for_contains_text("#nilm-alert", "huge.csv is 50.0 MB; the limit is 50 MB",
+                                    timeout=10)
+    assert summary_text(dash_duo) == good_summary
+
+    # Still usable: a good file after the bad ones replaces the alert with a result.
+    upload(dash_duo, main_file)
+    dash_duo.wait_for_no_elements("#nilm-alert .alert", timeout=10)
+    assert summary_text(dash_duo) == good_summary
+
+
+def test_sample_button_loads_the_main_recording(dash_duo, web_server, main_file):
+    open_page(dash_duo, web_server)
+    button = dash_duo.find_element("#nilm-sample")
+    assert button.is_displayed()
+    button.click()
+    wait_for_plots(dash_duo)
+    assert f"{len(read_recording(main_file)):,}" in summary_text(dash_duo)
+
+
+def test_sample_button_is_hidden_without_a_data_directory(page, monkeypatch, tmp_path,
+                                                         nilm_data_dir):
+    monkeypatch.setenv("NILM_DATA_DIR", str(tmp_path))
+    assert page.layout()["nilm-sample"].style == {"display": "none"}
+    monkeypatch.setenv("NILM_DATA_DIR", str(nilm_data_dir))
+    assert page.layout()["nilm-sample"].style is None
+
+
+def test_decode_upload_checks_the_decoded_size(page, monkeypatch):
+    monkeypatch.setattr(page, "MAX_BYTES", 10)
+    ok = "data:text/csv;base64," + base64.b64encode(b"1,2,3\n").decode()
+    assert page.decode_upload(ok, "a.csv") == b"1,2,3\n"
+    too_big = "data:text/csv;base64," + base64.b64encode(b"1,2,3\n4,5,6\n").decode()
+    with pytest.raises(InputError, match="a.csv is 0.0 MB; the limit is 0 MB"):
+        page.decode_upload(too_big, "a.csv")
+    with pytest.raises(InputError, match="could not be read"):
+        page.decode_upload("data:text/csv;base64,@@@", "a.csv")
+
+
+def test_labelled_name_follows_the_upload(page):
+    assert page.labelled_name("main.csv") == "main_labelled.csv"
+    assert page.labelled_name("week 1.txt") == "week 1_labelled.txt"
+    assert page.labelled_name("readings") == "readings_labelled.csv"
+
+
+def test_kept_uploads_are_bounded(page):
+    tokens = [page.keep_upload(f"f{i}.csv", b"x") for i in range(page.KEEP_UPLOADS + 2)]
+    assert page.kept_upload(tokens[0]) is None
+    assert page.kept_upload(tokens[-1]) == (f"f{page.KEEP_UPLOADS + 1}.csv", b"x")
