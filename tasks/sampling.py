@@ -64,11 +64,12 @@ def sample(self, sensor_id, temperature_c=None, taken_at=None):
             reading_id = write_reading(sensor_id, temperature_c, parse_utc(taken_at))
         except OperationalError as error:
             db.session.rollback()
-            delay = get_exponential_backoff_interval(0.5, self.request.retries, 30, full_jitter=True)
+            delay = get_exponential_backoff_interval(1, self.request.retries, 30, full_jitter=True)
             log.warning("sensor %s: database error, retry in %.1f s: %s", sensor_id, delay, error)
             raise self.retry(
                 kwargs={"temperature_c": temperature_c, "taken_at": taken_at},
                 countdown=delay,
+                expires=None,  # the beat message expires after a period; the reading it took must not
                 exc=error,
             )
         _publish(state["relay"])

@@ -1,0 +1,114 @@
+import json
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+
+import redis
+
+from readings import store
+from readings.feed import CHANNEL, Relay, changes_since, last_change_id
+from readings.hub import Hub
+from readings.models import Reading, db
+
+
+def db_path(app):
+    return app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+
+
+def test_triggers_log_insert_update_delete_made_outside_the_app(db_app):
+    with sqlite3.connect(db_path(db_app), isolation_level=None) as shell:
+        shell.execute("INSERT INTO readings (sensor_id, taken_at, temperature_c) "
+                      "VALUES ('hand', '2026-11-29 12:00:00', 21.5)")
+        shell.execute("UPDATE readings SET temperature_c = 22 WHERE sensor_id = 'hand'")
+        shell.execute("DELETE FROM readings WHERE sensor_id = 'hand'")
+    changes = changes_since(0)
+    assert [c["op"] for c in changes] == ["INSERT", "UPDATE", "DELETE"]
+    assert [c["reading"]["temperature_c"] for c in changes] == [21.5, 22.0, 22.0]
+    assert changes[0]["reading"]["taken_at"] == "2026-11-29T12:00:00.000Z"
+    assert [c["id"] for c in changes] == sorted(c["id"] for c in changes)
+
+
+def test_hand_written_row_with_only_three_values_reads_back(db_app):
+    with sqlite3.connect(db_path(db_app), isolation_level=None) as shell:
+        shell.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('hand', 19.5)")
+        shell.execute("INSERT INTO readings (sensor_id, taken_at, temperature_c) "
+                      "VALUES ('hand', '2026-11-29T12:00:00Z', 20)")
+    rows = store.latest("hand")
+    assert {r["temperature_c"] for r in rows} == {19.5, 20.0}
+    assert all(r["taken_at"].endswith("Z") for r in rows)
+
+
+def test_change_ids_are_never_reused_after_delete(db_app):
+    first = store.write_reading("s", 20.0)
+    db.session.execute(db.delete(Reading))
+    db.session.commit()
+    store.write_reading("s", 21.0)
+    ids = [c["id"] for c in changes_since(0)]
+    assert ids == [1, 2, 3] and first == 1
+
+
+def test_window_and_latest(db_app):
+    now = datetime.now(timezone.utc)
+    for minutes, value in [(90, 18.0), (30, 19.0), (5, 20.0)]:
+        store.write_reading("s", value, now - timedelta(minutes=minutes))
+    store.write_reading("other", 30.0, now)
+    assert [r["temperature_c"] for r in store.window("s", 3600)] == [19.0, 20.0]
+    assert [r["temperature_c"] for r in store.latest("s", 2)] == [20.0, 19.0]
+    assert store.sensor_ids() == ["other", "s", "sensor-1"]
+
+
+def subscribe(redis_url):
+    pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(CHANNEL)
+    pubsub.get_message(timeout=1)
+    return pubsub
+
+
+def received(pubsub, n, timeout=3.0):
+    out, deadline = [], time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message:
+            out.append(json.loads(message["data"]))
+    return out
+
+
+def test_relay_publishes_each_new_change_once_in_order(db_app, redis_server):
+    pubsub = subscribe(redis_server.url)
+    relay = Relay(redis.Redis.from_url(redis_server.url), last_change_id())
+    ids = [store.write_reading("s", 20.0 + i) for i in range(3)]
+    assert relay.run_once() == 3
+    assert relay.run_once() == 0
+    got = received(pubsub, 4, timeout=1)
+    assert [m["reading"]["id"] for m in got] == ids
+    assert [m["op"] for m in got] == ["INSERT"] * 3
+
+
+def test_relay_keeps_its_cursor_when_redis_is_down(db_app):
+    relay = Relay(redis.Redis.from_url("redis://127.0.0.1:9/0"), 0)
+    store.write_reading("s", 20.0)
+    try:
+        relay.run_once()
+    except redis.ConnectionError:
+        pass
+    assert relay.cursor == 0  # it will publish this change once Redis is back
+
+
+def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
+    hub = Hub(db_app, redis_server.url)
+    client = hub.connect()
+    for value in (20.0, 21.0, 22.0):
+        store.write_reading("s", value)
+    db.session.commit()
+    hub.receive(json.dumps({"id": 3}))  # news of 3 only: 1 and 2 come from the log
+    hub.receive(json.dumps({"id": 2}))  # a late duplicate
+    hub.receive(b"not json")            # ignored, logged
+    assert [c["id"] for c in client.take(timeout=1)] == [1, 2, 3]
+    assert client.take(timeout=0.1) == []
+
+
+def test_hub_drop_all_wakes_and_marks_clients(db_app, redis_server):
+    hub = Hub(db_app, redis_server.url)
+    client = hub.connect()
+    hub.drop_all()
+    assert client.take(timeout=1) == [] and client.dropped.is_set()

@@ -1,0 +1,110 @@
+"""The WebSocket against a real `python app.py`, a real Redis and a real SQLite file."""
+import json
+import time
+
+import pytest
+import websocket
+
+from readings.socket import same_origin
+
+
+def ws_url(web_server, since=None):
+    url = web_server.url.replace("http://", "ws://") + "/ws/readings"
+    return url if since is None else f"{url}?since={since}"
+
+
+def read_changes(ws, until_id, timeout=5.0):
+    """Frames until one reaches until_id; checks that each frame follows the previous."""
+    changes, last, deadline = [], None, time.monotonic() + timeout
+    ws.settimeout(timeout)
+    while time.monotonic() < deadline:
+        frame = json.loads(ws.recv())
+        assert last is None or frame["prev"] == last
+        last = frame["last"]
+        changes += frame["changes"]
+        if last >= until_id:
+            return changes
+    raise AssertionError(f"no change {until_id} within {timeout} s; got {changes}")
+
+
+def insert(db_exec, value, sensor="sensor-1"):
+    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) "
+            "VALUES (?, '2026-11-29 12:00:00', ?)", (sensor, value))
+    return db_exec("SELECT max(id) FROM reading_changes")[0][0]
+
+
+def test_replays_from_since_then_streams_outside_writes(web_server, db_exec):
+    first = insert(db_exec, 20.0)
+    second = insert(db_exec, 21.0)
+    ws = websocket.create_connection(ws_url(web_server, since=first))
+    assert [c["id"] for c in read_changes(ws, second)] == [second]
+    db_exec("UPDATE readings SET temperature_c = 25 WHERE id = 1")
+    db_exec("DELETE FROM readings WHERE id = 2")
+    changes = read_changes(ws, second + 2)
+    assert [(c["op"], c["reading"]["id"]) for c in changes] == [("UPDATE", 1), ("DELETE", 2)]
+    assert changes[0]["reading"]["temperature_c"] == 25.0
+    ws.close()
+
+
+def test_without_since_only_new_changes_arrive(web_server, db_exec):
+    insert(db_exec, 20.0)
+    ws = websocket.create_connection(ws_url(web_server))
+    time.sleep(0.3)
+    newest = insert(db_exec, 22.0)
+    assert [c["id"] for c in read_changes(ws, newest)] == [newest]
+
+
+def test_every_client_gets_every_change(web_server, db_exec):
+    sockets = [websocket.create_connection(ws_url(web_server, since=0)) for _ in range(5)]
+    ids = [insert(db_exec, 20.0 + i) for i in range(10)]
+    for ws in sockets:
+        assert [c["id"] for c in read_changes(ws, ids[-1])] == ids
+
+
+def test_cross_origin_handshake_is_refused(web_server):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws_url(web_server), origin="http://evil.example")
+    assert refused.value.status_code == 403
+    ok = websocket.create_connection(ws_url(web_server), origin=web_server.url)
+    ok.close()
+
+
+def test_malformed_client_messages_are_ignored_and_logged(web_server, db_exec):
+    ws = websocket.create_connection(ws_url(web_server, since=0))
+    ws.send("{not json")
+    ws.send_binary(b"\x00\xff")
+    newest = insert(db_exec, 20.0)
+    assert [c["id"] for c in read_changes(ws, newest)] == [newest]
+    time.sleep(0.3)
+    assert "ignoring client message" in web_server.output()
+
+
+def test_dropped_sockets_reconnect_and_replay_what_they_missed(web_server, db_exec):
+    ws = websocket.create_connection(ws_url(web_server, since=0))
+    seen = read_changes(ws, insert(db_exec, 20.0))
+    web_server.drop_sockets()
+    ws.settimeout(5)
+    opcode, _ = ws.recv_data()
+    while opcode != websocket.ABNF.OPCODE_CLOSE:  # heartbeats may come first
+        opcode, _ = ws.recv_data(control_frame=True)
+    missed = [insert(db_exec, 21.0 + i) for i in range(3)]
+    again = websocket.create_connection(ws_url(web_server, since=seen[-1]["id"]))
+    assert [c["id"] for c in read_changes(again, missed[-1])] == missed
+
+
+def test_a_redis_restart_loses_nothing(web_server, db_exec, redis_server):
+    ws = websocket.create_connection(ws_url(web_server, since=0))
+    read_changes(ws, insert(db_exec, 20.0))
+    redis_server.stop()
+    during = insert(db_exec, 21.0)
+    redis_server.start()
+    after = insert(db_exec, 22.0)
+    assert [c["id"] for c in read_changes(ws, after, timeout=10)] == [during, after]
+
+
+@pytest.mark.parametrize("origin, host, ok", [
+    (None, "127.0.0.1:8050", True), ("http://127.0.0.1:8050", "127.0.0.1:8050", True),
+    ("http://evil.example", "127.0.0.1:8050", False), ("http://127.0.0.1:9999", "127.0.0.1:8050", False),
+])
+def test_same_origin(origin, host, ok):
+    assert same_origin(origin, host) is ok

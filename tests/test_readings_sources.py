@@ -1,0 +1,96 @@
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from readings.sources import (
+    HttpSensor, InvalidReading, SimulatedSensor, SourceError, parse_reply, source_for, validate,
+)
+
+
+@pytest.mark.parametrize("value", [21.4, "21.4", -50, 150, 0])
+def test_validate_accepts_finite_values_in_range(value):
+    assert validate(value) == float(value)
+
+
+@pytest.mark.parametrize("value, reason", [
+    (float("nan"), "not finite"), (float("inf"), "not finite"), (-50.1, "outside"),
+    (150.01, "outside"), ("warm", "not a number"), (None, "not a number"), (True, "not a number"),
+])
+def test_validate_rejects_with_reason(value, reason):
+    with pytest.raises(InvalidReading, match=reason):
+        validate(value)
+
+
+def test_simulated_sensor_is_believable_indoors():
+    sensor = SimulatedSensor(seed="s")
+    start = 1_764_000_000
+    values = [sensor(start + 10 * i) for i in range(8640)]  # one day at 10 s
+    assert all(15 < v < 28 for v in values)
+    assert all(round(v, 1) == v for v in values)  # 0.1 C resolution
+    steps = [abs(b - a) for a, b in zip(values, values[1:])]
+    assert max(steps) < 0.6  # no jumps between consecutive readings
+    assert max(values) - min(values) > 1.0  # the daily cycle shows
+
+
+def test_simulated_sensor_is_reproducible_per_seed():
+    times = [1_764_000_000 + 10 * i for i in range(50)]
+    a, b = SimulatedSensor(seed="x"), SimulatedSensor(seed="x")
+    assert [a(t) for t in times] == [b(t) for t in times]
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"21.5", 21.5), (b" 19 \n", 19), (b'{"temperature_c": 20.1}', 20.1),
+    (b'{"temperature": 18}', 18), (b'{"value": "17.5"}', "17.5"),
+])
+def test_parse_reply_accepts_numbers_and_json(body, expected):
+    assert parse_reply(body) == expected
+
+
+@pytest.mark.parametrize("body", [b"hot", b'{"humidity": 40}', b"<html>"])
+def test_parse_reply_rejects_other_bodies(body):
+    with pytest.raises(SourceError):
+        parse_reply(body)
+
+
+@pytest.fixture
+def http_sensor_server():
+    replies = {"/s1": (200, b'{"temperature_c": 22.3}'), "/nan": (200, b"NaN")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = replies.get(self.path, (404, b"no"))
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_http_sensor_reads_a_real_device(http_sensor_server):
+    assert validate(source_for("s1", http_sensor_server + "/{sensor}")()) == 22.3
+
+
+def test_http_sensor_nan_is_caught_by_validation(http_sensor_server):
+    value = HttpSensor(http_sensor_server + "/nan")()
+    assert math.isnan(value)
+    with pytest.raises(InvalidReading):
+        validate(value)
+
+
+def test_http_sensor_unreachable_is_a_source_error():
+    with pytest.raises(SourceError, match="unreachable"):
+        HttpSensor("http://127.0.0.1:9/none", timeout_s=1)()
+
+
+def test_http_error_status_is_a_source_error(http_sensor_server):
+    with pytest.raises(SourceError):
+        HttpSensor(http_sensor_server + "/missing")()
