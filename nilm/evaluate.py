@@ -64,11 +64,14 @@ def split_by_state(labels, fraction=TRAIN_FRACTION):
 def take_rows(record, rows):
     """The same dataclass (Recording, DeviceStates) with only the given rows, in time order."""
     n = len(record.labels) if hasattr(record, "labels") else len(record.max_current)
-    return dataclasses.replace(record, **{
-        f.name: np.asarray(getattr(record, f.name))[rows]
-        for f in dataclasses.fields(record)
-        if isinstance(getattr(record, f.name), (np.ndarray, list)) and len(getattr(record, f.name)) == n
-    })
+    changes = {}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if isinstance(value, np.ndarray) and len(value) == n:
+            changes[field.name] = value[rows]
+        elif isinstance(value, list) and len(value) == n:
+            changes[field.name] = [value[i] for i in rows]
+    return dataclasses.replace(record, **changes)
 
 
 def split_recordings(recordings, random_state=SEED):
