@@ -1,0 +1,153 @@
+"""The monitor page in headless Chromium against a real web server (and worker) subprocess.
+
+Changes are made the way people make them: the worker's beat, or raw SQL with the sqlite3 module.
+"""
+import re
+import time
+
+from tests.conftest import wait_until
+
+NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+def open_monitor(dash_duo, url):
+    dash_duo.server_url = url
+    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+
+
+def latest_text(dash_duo):
+    return dash_duo.find_element("#latest-temperature").text
+
+
+def table_rows(dash_duo):
+    """{reading id: (taken_at text, temperature text)} as the table shows them (read in one go:
+    the rows are redrawn as changes arrive)."""
+    cells = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#readings-table tbody tr'),"
+        " tr => Array.from(tr.cells, td => td.textContent))"
+    )
+    return {int(reading_id): (taken_at, temperature) for taken_at, temperature, reading_id in cells}
+
+
+def chart_ids(dash_duo):
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelector('#monitor-graph .js-plotly-plot').data[0].customdata)"
+    )
+
+
+def insert_now(db_exec, temperature_c, sensor="sensor-1"):
+    db_exec(f"INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES (?, {NOW}, ?)",
+            (sensor, temperature_c))
+    return db_exec("SELECT max(id) FROM readings")[0][0]
+
+
+def wait_for(check, what, timeout=10):
+    wait_until(check, timeout=timeout, interval=0.1, what=what)
+
+
+def test_reading_written_by_the_worker_appears(dash_duo, web_server, celery_worker, db_exec):
+    open_monitor(dash_duo, web_server.url)
+    seen_before = db_exec("SELECT coalesce(max(id), 0) FROM readings")[0][0]
+
+    wait_for(lambda: max(table_rows(dash_duo), default=0) > seen_before, "a worker reading")
+    newest = max(table_rows(dash_duo))
+    (value,) = db_exec("SELECT temperature_c FROM readings WHERE id = ?", (newest,))[0]
+    # Another reading may land between the two looks; the page must show one of the newest.
+    wait_for(lambda: re.fullmatch(r"-?\d+\.\d °C", latest_text(dash_duo)), "a formatted latest value")
+    shown = float(latest_text(dash_duo).split()[0])
+    recent = [r[0] for r in db_exec("SELECT temperature_c FROM readings ORDER BY id DESC LIMIT 3")]
+    assert any(abs(shown - v) < 0.051 for v in recent), (shown, recent, value)
+    assert newest in chart_ids(dash_duo)
+
+
+def test_insert_update_delete_by_raw_sql_appear(dash_duo, web_server, db_exec):
+    earlier = insert_now(db_exec, 19.0)
+    open_monitor(dash_duo, web_server.url)
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "19.0 °C")
+
+    # Only the three value columns: taken_at comes from the column default.
+    db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 23.44)")
+    added = db_exec("SELECT max(id) FROM readings")[0][0]
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "23.4 °C", timeout=5)
+    wait_for(lambda: table_rows(dash_duo).get(added, (None, None))[1] == "23.4 °C", "inserted row")
+    dash_duo.wait_for_contains_text("#monitor-delta", "+4.4 °C")
+    assert chart_ids(dash_duo) == [earlier, added]
+
+    db_exec("UPDATE readings SET temperature_c = 24.6 WHERE id = ?", (added,))
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "24.6 °C", timeout=5)
+    wait_for(lambda: table_rows(dash_duo)[added][1] == "24.6 °C", "updated row")
+
+    db_exec("DELETE FROM readings WHERE id = ?", (added,))
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "19.0 °C", timeout=5)
+    wait_for(lambda: list(table_rows(dash_duo)) == [earlier], "deleted row gone")
+    wait_for(lambda: chart_ids(dash_duo) == [earlier], "deleted point gone")
+
+
+def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 20.0)
+    open_monitor(dash_duo, web_server.url)
+    dash_duo.driver.find_element("xpath", "//*[@id='monitor-unit']//label[text()='°F']").click()
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "68.0 °F")
+    wait_for(lambda: list(table_rows(dash_duo).values())[0][1] == "68.0 °F", "table in °F")
+
+    insert_now(db_exec, 25.0)  # a pushed reading is drawn in the chosen unit too
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "77.0 °F", timeout=5)
+    y = dash_duo.driver.execute_script(
+        "return document.querySelector('#monitor-graph .js-plotly-plot').data[0].y")
+    assert [round(v, 1) for v in y] == [68.0, 77.0]
+
+
+def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 18.0)
+    open_monitor(dash_duo, web_server.url)
+    closed_before = web_server.output().count("GET /ws/readings")
+
+    web_server.drop_sockets()
+    # The server closes the socket when it next has something to say.
+    first = insert_now(db_exec, 18.5)
+    wait_for(lambda: web_server.output().count("GET /ws/readings") > closed_before,
+             "the old socket to close")
+    meanwhile = insert_now(db_exec, 19.5)  # while the page waits to reconnect
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "19.5 °C", timeout=10)
+    assert {first, meanwhile} <= set(table_rows(dash_duo))
+    dash_duo.wait_for_text_to_equal("#monitor-badge", "live")
+
+
+def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 18.0)
+    open_monitor(dash_duo, web_server.url)
+
+    web_server.stop()
+    wait_for(lambda: dash_duo.find_element("#monitor-badge").text in ("reconnecting", "offline"),
+             "the badge to notice")
+    written = [insert_now(db_exec, t) for t in (18.1, 18.2, 18.3)]
+    web_server.start()
+
+    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=20)
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "18.3 °C", timeout=5)
+    assert set(written) <= set(table_rows(dash_duo))
+
+
+def resources_loaded(dash_duo):
+    return dash_duo.driver.execute_script('return performance.getEntriesByType("resource").length')
+
+
+def test_no_http_request_while_readings_arrive(dash_duo, web_server, celery_worker):
+    open_monitor(dash_duo, web_server.url)
+    wait_for(lambda: table_rows(dash_duo), "the first worker reading", timeout=15)
+    time.sleep(1)  # let the page settle (lazy chunks, fonts)
+    dash_duo.driver.execute_script(
+        "performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings()")
+    rows_before = set(table_rows(dash_duo))
+
+    time.sleep(20)
+
+    arrived = set(table_rows(dash_duo)) - rows_before
+    assert len(arrived) >= 10, f"only {len(arrived)} readings arrived in 20 s"
+    requests = dash_duo.driver.execute_script(
+        'return performance.getEntriesByType("resource").map(e => e.name)')
+    assert requests == []
+
+    # Control: the check does see a request -- choosing a window asks the server.
+    dash_duo.driver.find_element("xpath", "//*[@id='monitor-window']//label[text()='15 min']").click()
+    wait_for(lambda: resources_loaded(dash_duo) > 0, "the control request to be seen")
