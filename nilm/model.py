@@ -37,6 +37,7 @@ SHAPE = tuple(len(STATES[d]) for d in DEVICES)  # (3, 3, 2): joint state = ravel
 GAIN_GRID = np.round(np.arange(0.80, 1.30001, 0.0025), 4)
 # Residuals (mA) beyond this count as this much: switching transients must not pull the gain.
 RESIDUAL_CAP_MA = 25.0
+GAIN_SEGMENTS = 3000
 # A leaf share of 0 only means no training sample of that state reached the leaf.
 # (Measured on held-out synthetic data: a floor of 0.05 and a low tree weight decode best; the
 # mixture's level likelihood carries most of the evidence, the tree adds the temporal view.)
@@ -71,6 +72,9 @@ def estimate_gain(current, combos, prior=1.0):
     starts = segment(x)
     lengths = np.diff(np.r_[starts, x.size])
     levels = np.add.reduceat(despike(x), starts) / lengths
+    # A few thousand segments pin the gain as well as all of a long series do.
+    stride = max(1, levels.size // GAIN_SEGMENTS)
+    levels, lengths = levels[::stride], lengths[::stride]
     # One gain at a time keeps memory at (segments x combos), not x gains as well.
     cost = np.array([
         np.minimum(np.abs(levels[:, None] / g - combos[None, :]).min(axis=1), RESIDUAL_CAP_MA) @ lengths
@@ -170,8 +174,8 @@ class NilmModel:
         """log N(current | level of each joint state, its spread): the mixture's view of a sample."""
         means = joint_levels(self.state_levels_)
         spreads = np.sqrt(joint_levels({d: v ** 2 for d, v in self.state_spreads_.items()}))
-        z = (current[:, None] - means) / spreads
-        return (-0.5 * z ** 2 - np.log(spreads)).astype(np.float32)
+        z = (current[:, None].astype(np.float32) - means.astype(np.float32)) / spreads.astype(np.float32)
+        return -0.5 * z ** 2 - np.log(spreads).astype(np.float32)
 
     def _refit_gain(self, current, joint, gain):
         """Median ratio of observed to expected current where the decoded load is substantial."""

@@ -1,0 +1,108 @@
+"""NilmModel: fit/predict, the numpy tree walk, save/load without pickle, sklearn-free labelling."""
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from nilm.devices import DEVICES, STATES, data_dir
+from nilm.io import load_device_recordings
+from nilm.model import NilmModel, NotFittedError, load
+from nilm.synth import generate
+
+
+@pytest.fixture(scope="module")
+def recordings():
+    return load_device_recordings(data_dir())
+
+
+@pytest.fixture(scope="module")
+def model(recordings):
+    # Small but real: enough synthetic rows to learn, quick enough for the suite.
+    return NilmModel(n_series=12, series_rows=2000, max_leaf_nodes=400, random_state=0).fit(recordings)
+
+
+@pytest.fixture(scope="module")
+def case(recordings):
+    return generate(recordings, 3000, random_state=21, gain=1.06, dwell=[150.0] * 3)
+
+
+def test_fit_exposes_ordered_state_levels(model):
+    for device in DEVICES:
+        levels = model.state_levels_[device]
+        assert levels.size == len(STATES[device]) and np.all(np.diff(levels) > 0)
+
+
+def test_predict_shapes_ranges_and_gain(model, case):
+    details = model.predict_details(case.current)
+    assert details.states.shape == (3000, 3) and details.states.dtype.kind == "i"
+    for j, device in enumerate(DEVICES):
+        assert set(np.unique(details.states[:, j])) <= set(range(len(STATES[device])))
+    assert details.gain == pytest.approx(1.06, abs=0.03)
+    assert np.array_equal(model.predict(case.current), details.states)
+
+
+def test_predict_beats_chance_by_far_on_a_calm_case(model, case):
+    assert (model.predict(case.current) == case.states).all(axis=1).mean() > 0.6
+
+
+def test_numpy_tree_walk_matches_sklearn(recordings):
+    from sklearn.tree import DecisionTreeClassifier
+    from nilm.tree import TreeArrays
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + 2 * (X[:, 2] > 0)
+    tree = DecisionTreeClassifier(max_depth=8, random_state=0).fit(X, y)
+    walked = TreeArrays.from_sklearn(tree)
+    X_new = rng.normal(size=(500, 5)).astype(np.float32)
+    assert np.array_equal(walked.apply(X_new), tree.apply(X_new))
+    assert np.allclose(walked.predict_proba(X_new), tree.predict_proba(X_new), atol=1e-6)
+
+
+def test_save_load_round_trip_predicts_identically_without_pickle(model, case, tmp_path):
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        assert all(name.endswith(".npy") for name in z.namelist())
+    with np.load(path, allow_pickle=False) as data:  # raises if anything needed pickling
+        assert "meta" in data.files
+    loaded = load(path)
+    assert np.array_equal(loaded.predict(case.current), model.predict(case.current))
+    assert loaded.combination_levels() == model.combination_levels()
+
+
+def test_combination_levels_cover_the_18_joint_states(model):
+    combos = model.combination_levels(gain=1.1)
+    assert len(combos) == 18 and len({c for c, _ in combos}) == 18
+    lookup = dict(combos)
+    assert lookup[(0, 0, 0)] == pytest.approx(1.1 * sum(model.state_levels_[d][0] for d in DEVICES))
+    assert lookup[(2, 2, 1)] == max(level for _, level in combos)
+
+
+def test_predict_before_fit_says_so():
+    with pytest.raises(NotFittedError):
+        NilmModel().predict(np.zeros(5))
+
+
+def test_fit_rejects_missing_devices(recordings):
+    with pytest.raises(ValueError, match="Temperature sensor"):
+        NilmModel().fit({d: recordings[d] for d in DEVICES[:2]})
+
+
+def test_labelling_with_the_shipped_model_never_imports_sklearn_or_pandas():
+    code = ("import sys, numpy as np\n"
+            "from nilm.model import load\n"
+            "from nilm.io import load_main\n"
+            "states = load().predict(load_main())\n"
+            "assert states.shape[1] == 3\n"
+            "print(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_shipped_model_is_small_and_cached():
+    from nilm.model import MODEL_PATH
+    assert MODEL_PATH.stat().st_size < 2_000_000
+    assert load() is load()
