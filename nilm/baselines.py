@@ -21,6 +21,8 @@ import itertools
 import numpy as np
 
 from nilm.devices import DEVICES, STATES
+from nilm.model import joint_levels
+from nilm.smooth import viterbi
 from nilm.states import QUANTUM_MA
 
 # Every joint state, one row per state, columns in DEVICES order; the last device varies
@@ -42,12 +44,6 @@ def _as_current(current):
     if current.ndim != 1:
         raise ValueError("current must be one-dimensional")
     return current
-
-
-def joint_sums(per_device):
-    """For each joint state, the sum over devices of a per-state quantity (e.g. means)."""
-    return sum(np.asarray(per_device[d], dtype=float)[JOINT_STATES[:, i]]
-               for i, d in enumerate(DEVICES))
 
 
 def robust_state_stats(current, states, n_states, min_std=QUANTUM_MA / 2):
@@ -77,21 +73,12 @@ def transition_matrix(states, n_states, pseudo_count=1.0):
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def viterbi(log_emission, log_transition, log_start):
-    """Most likely state path of an HMM, all inputs in log space; returns int (n,)."""
-    n, k = log_emission.shape
-    back = np.empty((n, k), dtype=np.intp)
-    columns = np.arange(k)
-    score = log_start + log_emission[0]
-    for t in range(1, n):
-        candidates = score[:, None] + log_transition
-        back[t] = candidates.argmax(axis=0)
-        score = candidates[back[t], columns] + log_emission[t]
-    path = np.empty(n, dtype=np.intp)
-    path[-1] = score.argmax()
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
+def viterbi_with_start(log_emission, log_transition, log_start):
+    """nilm.smooth's joint Viterbi with a start distribution, exact (one chunk: the baselines
+    are judged as they are, not as a fast approximation of them)."""
+    log_emission = np.array(log_emission, dtype=float)
+    log_emission[0] += log_start
+    return viterbi(log_emission, log_transition, chunk=len(log_emission), margin=0)
 
 
 def posterior_decode(log_emission, log_transition, log_start):
@@ -162,7 +149,7 @@ class CombinatorialOptimisation:
     def fit(self, currents, states):
         self.state_means_ = {d: robust_state_stats(currents[d], states[d], len(STATES[d]))[0]
                              for d in DEVICES}
-        self.joint_means_ = joint_sums(self.state_means_)
+        self.joint_means_ = joint_levels(self.state_means_)
         return self
 
     def predict(self, current):
@@ -191,8 +178,8 @@ class FactorialHMM:
         self.transitions_ = {d: transition_matrix(states[d], len(STATES[d]), self.pseudo_count)
                              for d in DEVICES}
         self.start_ = {d: np.bincount(states[d], minlength=len(STATES[d])) + 1.0 for d in DEVICES}
-        self.joint_means_ = joint_sums(self.state_means_)
-        self.joint_stds_ = np.sqrt(joint_sums({d: s ** 2 for d, s in self.state_stds_.items()}))
+        self.joint_means_ = joint_levels(self.state_means_)
+        self.joint_stds_ = np.sqrt(joint_levels({d: s ** 2 for d, s in self.state_stds_.items()}))
         joint_transition = np.ones((1, 1))
         joint_start = np.ones(1)
         for d in DEVICES:
@@ -207,7 +194,7 @@ class FactorialHMM:
         current = _as_current(current)
         gain = resolve_gain(self.gain, current, self.joint_means_)
         log_emission = gaussian_log_pdf(current, gain * self.joint_means_, gain * self.joint_stds_)
-        return JOINT_STATES[viterbi(log_emission, self.log_transition_, self.log_start_)]
+        return JOINT_STATES[viterbi_with_start(log_emission, self.log_transition_, self.log_start_)]
 
 
 class Oracle:
@@ -253,8 +240,9 @@ class Oracle:
     def predict(self, current):
         _check_fitted(self, "log_emission_")
         log_emission = self.log_emission_[:, self._bins(_as_current(current))].T
-        decoder = posterior_decode if self.decode == "posterior" else viterbi
-        return JOINT_STATES[decoder(log_emission, self.log_transition_, self.log_start_)]
+        if self.decode == "posterior":
+            return JOINT_STATES[posterior_decode(log_emission, self.log_transition_, self.log_start_)]
+        return JOINT_STATES[viterbi_with_start(log_emission, self.log_transition_, self.log_start_)]
 
 
 def joint_index(states):

@@ -72,10 +72,10 @@ def test_viterbi_prefers_staying_over_a_one_sample_blip():
     # Two states; the middle sample alone looks like state 1, but switching costs more.
     log_emission = np.log([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.9, 0.1], [0.9, 0.1]])
     log_transition = np.log([[0.95, 0.05], [0.05, 0.95]])
-    path = baselines.viterbi(log_emission, log_transition, np.log([0.5, 0.5]))
+    path = baselines.viterbi_with_start(log_emission, log_transition, np.log([0.5, 0.5]))
     assert path.tolist() == [0, 0, 0, 0, 0]
     sticky_emission = np.log([[0.9, 0.1]] * 2 + [[0.01, 0.99]] * 3)
-    assert baselines.viterbi(sticky_emission, log_transition, np.log([0.5, 0.5])).tolist() == \
+    assert baselines.viterbi_with_start(sticky_emission, log_transition, np.log([0.5, 0.5])).tolist() == \
         [0, 0, 1, 1, 1]
 
 
