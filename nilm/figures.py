@@ -175,12 +175,12 @@ def _band(timestamp, column, device):
     edges = np.append(np.asarray(timestamp, dtype=float)[starts],
                       float(timestamp[-1]) + durations[-1])
     names = np.array(STATES[device])[values]
-    codes = np.array([STATE_CODES[name] for name in names])
+    codes = np.array([STATE_CODES[name] for name in STATES[device]])[values]
     colors = [STATE_COLORS[name] for name in ("OFF", "IDLE", "ON")]
     scale = [[0, colors[0]], [1 / 3, colors[0]], [1 / 3, colors[1]], [2 / 3, colors[1]],
              [2 / 3, colors[2]], [1, colors[2]]]
     return go.Heatmap(
-        x=to_datetime(edges), y=[device], z=[codes], text=[names], zmin=-0.5, zmax=2.5,
+        x=to_datetime(edges), y=[device], z=codes[None, :], text=names[None, :], zmin=-0.5, zmax=2.5,
         colorscale=scale, showscale=False, xgap=0,
         hovertemplate=f"{device}: %{{text}}<br>from %{{x}}<extra></extra>",
     )

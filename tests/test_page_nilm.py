@@ -31,6 +31,10 @@ def main_file(nilm_data_dir):
 def open_page(dash_duo, web_server):
     dash_duo.driver.get(web_server.url + "/nilm")
     dash_duo.wait_for_element("#nilm-upload")
+    deadline = time.monotonic() + 20
+    while not dash_duo.driver.execute_script("return window.Plotly !== undefined"):
+        assert time.monotonic() < deadline, "plotly.js did not load"
+        time.sleep(0.05)
 
 
 def upload(dash_duo, path):
