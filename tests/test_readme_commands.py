@@ -33,7 +33,8 @@ def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
     def group_gone():
         return subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 1
 
-    wait_until(group_gone, timeout=15, what="every process make run started to exit")
+    left = subprocess.run(["ps", "-o", "pid,args", "-g", str(proc.pid)], capture_output=True, text=True)
+    wait_until(group_gone, timeout=15, what=f"every process make run started to exit:\n{left.stdout}")
 
 
 def test_readme_names_exactly_the_two_setup_commands():
