@@ -97,6 +97,20 @@ def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_ex
     assert [round(v, 1) for v in y] == [68.0, 77.0]
 
 
+def test_points_leave_the_chart_as_they_leave_the_window(dash_duo, web_server, db_exec):
+    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES "
+            "('sensor-1', strftime('%Y-%m-%d %H:%M:%f', 'now', '-896 seconds'), 17.0)")
+    old = db_exec("SELECT max(id) FROM readings")[0][0]
+    fresh = insert_now(db_exec, 21.0)
+    open_monitor(dash_duo, web_server.url)
+    dash_duo.driver.find_element("xpath", "//*[@id='monitor-window']//label[text()='15 min']").click()
+    wait_for(lambda: chart_ids(dash_duo) == [old, fresh], "both points in the 15 min window", 5)
+
+    # No reading arrives: the browser's own clock moves the window on.
+    wait_for(lambda: chart_ids(dash_duo) == [fresh], "the old point to leave the chart", 10)
+    assert set(table_rows(dash_duo)) == {old, fresh}  # the table lists the latest, any age
+
+
 def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec):
     insert_now(db_exec, 18.0)
     open_monitor(dash_duo, web_server.url)

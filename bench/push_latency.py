@@ -1,0 +1,265 @@
+"""Push latency of the change feed: from the worker's write to K WebSocket clients, beside a poller.
+
+Starts a real Redis and a real web server (`python app.py`) on a temporary SQLite database, connects
+K clients to /ws/readings, then writes readings at a steady rate with the worker's own write path
+(tasks.sampling.sample: commit, then publish) in a separate process. For every (client, change)
+it takes receive time minus the time the write call began (same machine clock; the commit itself
+is inside that span, so the figure is an upper bound). The comparison is a client that polls the
+database once a second, as a page with a 1 s timer would.
+
+    .venv/bin/python bench/push_latency.py [--clients 1 100 1000] [--rate 20] [--seconds 10] [--runs 3]
+"""
+import argparse
+import asyncio
+import base64
+import multiprocessing
+import os
+import random
+import re
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from serve import free_port, start_embedded_redis  # noqa: E402
+
+SENSOR = "bench"
+# The server writes frames with json.dumps defaults; reading two numbers beats parsing 1000x.
+FRAME_HEAD = re.compile(rb'^\{"prev": (\d+), "last": (\d+)')
+CONNECT_BATCH = 100
+
+
+# ---- the writer: a separate process, like the Celery worker ----
+
+def _writer_init(env):
+    os.environ.update(env)
+    from tasks.sampling import sample  # noqa: F401  (import and connect before timing)
+
+    sample(SENSOR, temperature_c=20.0)  # warm: the first call builds the app, relay, engine
+
+
+def write_steadily(rate, count):
+    """Write `count` readings `rate` per second; [(reading id, began, returned)]."""
+    from tasks.sampling import sample
+
+    writes = []
+    first = time.time() + 0.1
+    for i in range(count):
+        pause = first + i / rate - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        began = time.time()
+        reading_id = sample(SENSOR, temperature_c=round(20 + (i % 50) / 10, 1))
+        writes.append((reading_id, began, time.time()))
+    return writes
+
+
+# ---- a minimal WebSocket client on asyncio streams (server frames are unmasked) ----
+
+async def open_socket(port, since):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws/readings?since={since} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = await reader.readuntil(b"\r\n\r\n")
+    if not response.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(response.split(b"\r\n")[0].decode())
+    return reader, writer
+
+
+async def read_frame(reader):
+    head = await reader.readexactly(2)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0] & 0x0F, await reader.readexactly(length)
+
+
+async def listen(reader, frames):
+    """Append (prev, last, receive time) for each text frame until the socket closes."""
+    while True:
+        opcode, payload = await read_frame(reader)
+        received = time.time()
+        if opcode == 8:
+            return
+        match = FRAME_HEAD.match(payload) if opcode == 1 else None
+        if match:
+            frames.append((int(match[1]), int(match[2]), received))
+
+
+async def connect_all(port, since, count):
+    sockets = []
+    for start in range(0, count, CONNECT_BATCH):
+        batch = min(CONNECT_BATCH, count - start)
+        sockets += await asyncio.gather(*(open_socket(port, since) for _ in range(batch)))
+    return sockets
+
+
+# ---- the comparison: poll the database once a second ----
+
+async def poll(db_path, after_id, seen, period=1.0):
+    connection = sqlite3.connect(db_path)
+    tick = time.time() + random.random() * period
+    while True:
+        await asyncio.sleep(max(0.0, tick - time.time()))
+        rows = connection.execute("SELECT id FROM readings WHERE id > ? ORDER BY id", (after_id,))
+        now = time.time()
+        for (reading_id,) in rows.fetchall():
+            seen[reading_id] = now
+            after_id = reading_id
+        tick += period
+
+
+# ---- one run ----
+
+def query(db_path, sql, params=()):
+    with sqlite3.connect(db_path) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+async def one_run(port, db_path, pool, clients, rate, seconds):
+    since = query(db_path, "SELECT coalesce(max(id), 0) FROM reading_changes")[0][0]
+    after_reading = query(db_path, "SELECT coalesce(max(id), 0) FROM readings")[0][0]
+    sockets = await connect_all(port, since, clients)
+    await asyncio.sleep(1.0)  # each server thread registers with its hub and replays (nothing)
+    frames = [[] for _ in sockets]
+    polled = {}
+    tasks = [asyncio.create_task(listen(r, f)) for (r, _), f in zip(sockets, frames)]
+    tasks.append(asyncio.create_task(poll(db_path, after_reading, polled)))
+
+    loop = asyncio.get_running_loop()
+    writes = await loop.run_in_executor(None, pool.apply, write_steadily, (rate, rate * seconds))
+    began = dict((reading_id, t) for reading_id, t, _ in writes)
+    change_of = dict(query(db_path, "SELECT reading_id, id FROM reading_changes WHERE id > ? AND op = 'INSERT'", (since,)))
+    started = {change_of[r]: t for r, t in began.items()}
+    newest = max(started)
+    deadline = time.time() + 10
+    while time.time() < deadline and not (
+        all(f and f[-1][1] >= newest for f in frames) and len(polled) >= len(began)
+    ):
+        await asyncio.sleep(0.05)
+
+    for task in tasks:
+        task.cancel()
+    for _, writer in sockets:
+        writer.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return summarise(frames, started, polled, began, writes)
+
+
+def summarise(frames, started, polled, began, writes):
+    latencies = []
+    last_seen = 0.0
+    for client_frames in frames:
+        for prev, last, received in client_frames:
+            for change_id in range(prev + 1, last + 1):
+                if change_id in started:
+                    latencies.append(received - started[change_id])
+                    last_seen = max(last_seen, received)
+    latencies.sort()
+    expected = len(frames) * len(started)
+    span = (last_seen - min(started.values())) if latencies else float("nan")
+    polling = sorted(polled[r] - t for r, t in began.items() if r in polled)
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1] if latencies else float("nan"),
+        "per_s": len(latencies) / span if latencies else 0.0,
+        "missing": expected - len(latencies),
+        "poll_p50": percentile(polling, 50),
+        "poll_p99": percentile(polling, 99),
+        "write_p50": percentile(sorted(end - start for _, start, end in writes), 50),
+    }
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1)))
+    return sorted_values[index]
+
+
+# ---- the services ----
+
+def start_web(env, log_path):
+    web = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
+                           stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['PORT']}/"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return web
+        except OSError:
+            time.sleep(0.1)
+    web.kill()
+    raise SystemExit(f"the web server did not start; see {log_path}")
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def raise_file_limit(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--rate", type=int, default=20, help="readings written per second")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    raise_file_limit(2 * max(args.clients) + 512)  # inherited by the web server too
+
+    workdir = Path(tempfile.mkdtemp(prefix="push-latency-"))
+    db_path = workdir / "bench.db"
+    redis_proc, redis_url = start_embedded_redis()
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", REDIS_URL=redis_url,
+               PORT=str(free_port()), SENSORS=SENSOR)
+    env.pop("SENSOR_URL", None)
+    web = None
+    try:
+        time.sleep(0.3)
+        web = start_web(env, workdir / "web.log")
+        pool = multiprocessing.get_context("spawn").Pool(1, _writer_init, (env,))
+        print(f"{os.cpu_count()} CPUs; {args.rate} writes/s for {args.seconds} s; "
+              f"median of {args.runs} runs; latency = client receive - write call start")
+        print(f"{'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msg/s':>9} "
+              f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8}")
+        for clients in args.clients:
+            runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
+                                        args.rate, args.seconds)) for _ in range(args.runs)]
+            m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            print(f"{clients:>7} {m['p50'] * 1e3:>8.1f} {m['p99'] * 1e3:>8.1f} "
+                  f"{m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} {m['missing']:>7.0f} | "
+                  f"{m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
+                  f"{m['write_p50'] * 1e3:>8.1f}", flush=True)
+        pool.close()
+    finally:
+        if web:
+            stop(web)
+        stop(redis_proc)
+
+
+if __name__ == "__main__":
+    main()
