@@ -104,7 +104,8 @@ every histogram below is drawn on that grid.</li>
 <li><b>One signal, two columns.</b> Effective / maximum current has median
 {facts['effective_ratio']:.4f} (1st to 99th percentile {low:.4f} to {high:.4f});
 1/&radic;2 = {1 / np.sqrt(2):.4f}. The effective column adds nothing, so the model reads the maximum.</li>
-<li><b>Inrush spikes.</b> Isolated one-sample spikes above 250 mA: {spikes or 'none'}. The sensor
+<li><b>Inrush spikes.</b> Single samples far above both neighbours (and above 250 mA):
+{spikes or 'none'}. The sensor
 draws them when it switches on; they are transients, not states, and are left out of the mixture fits.</li>
 <li><b>Gain.</b> The main recording is not the plain sum of the single recordings' levels. The
 model estimates a gain of {facts['gain']:.3f} on it. After its first fifth the main file sits at a

@@ -172,7 +172,11 @@ def layout(**_):
         dcc.Store(id="nilm-source"),
         dcc.Store(id="nilm-rejected"),
         dcc.Download(id="nilm-download"),
-        dcc.Loading(results, type="default", delay_show=200, parent_className="nilm-loading"),
+        dcc.Loading(results, id="nilm-loading", delay_show=200, parent_className="nilm-loading",
+                    overlay_style={"visibility": "visible", "opacity": 0.35},
+                    custom_spinner=html.Div([dbc.Spinner(size="sm", color="primary"),
+                                             html.Span("Labelling the recording…")],
+                                            className="nilm-working")),
         dbc.Card([
             dbc.CardHeader("How far to trust the labels"),
             dbc.CardBody([
