@@ -6,8 +6,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,32 @@ def db_app(tmp_path, redis_server):
     })
     with app.app_context():
         yield app
+
+
+@pytest.fixture
+def http_device():
+    """Start a real HTTP server whose reply to GET path is reply(path) -> (status, body bytes)."""
+    servers = []
+
+    def start(reply):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, body = reply(self.path)
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,4 @@
-import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -56,23 +53,9 @@ def test_parse_reply_rejects_other_bodies(body):
 
 
 @pytest.fixture
-def http_sensor_server():
+def http_sensor_server(http_device):
     replies = {"/s1": (200, b'{"temperature_c": 22.3}'), "/nan": (200, b"NaN")}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, body = replies.get(self.path, (404, b"no"))
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    return http_device(lambda path: replies.get(path, (404, b"no")))
 
 
 def test_http_sensor_reads_a_real_device(http_sensor_server):

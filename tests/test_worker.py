@@ -1,9 +1,7 @@
 """A real `celery -A tasks worker -B` against a real Redis and a SQLite file."""
 import json
 import sqlite3
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import redis
@@ -31,23 +29,10 @@ def test_beat_driven_reading_lands_in_the_database_and_on_the_channel(
 
 
 @pytest.fixture
-def flaky_sensor():
-    """A device that answers with a scripted sequence of replies, then with 21.5."""
+def flaky_sensor(http_device):
+    """A device that answers with a scripted sequence of replies, then with 21.5 for ever."""
     replies = [b"NaN", b"500", b"hot", b'{"temperature_c": 21.5}']
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(replies.pop(0) if len(replies) > 1 else replies[0])
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
+    return http_device(lambda path: (200, replies.pop(0) if len(replies) > 1 else replies[0])) + "/"
 
 
 def test_bad_values_are_logged_and_not_written(live_env, flaky_sensor, request, db_exec):
