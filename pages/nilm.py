@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 50 * 1024 * 1024
 KEEP_UPLOADS = 8
+KEEP_BYTES = 4 * MAX_BYTES  # the newest upload is always kept, older ones while they fit
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 GRAPHS = ("aggregate", "timeline", "shares", "levels")
 
@@ -46,9 +47,13 @@ def keep_upload(name, data):
     token = secrets.token_urlsafe(16)
     with _uploads_lock:
         _uploads[token] = (name, data)
-        while len(_uploads) > KEEP_UPLOADS:
+        while len(_uploads) > 1 and (len(_uploads) > KEEP_UPLOADS or _kept_bytes() > KEEP_BYTES):
             _uploads.popitem(last=False)
     return token
+
+
+def _kept_bytes():
+    return sum(len(data) for _, data in _uploads.values())
 
 
 def kept_upload(token):

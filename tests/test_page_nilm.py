@@ -174,7 +174,23 @@ def test_labelled_name_follows_the_upload(page):
     assert page.labelled_name("readings") == "readings_labelled.csv"
 
 
-def test_kept_uploads_are_bounded(page):
+def test_kept_uploads_are_bounded_in_number_and_bytes(page, monkeypatch):
     tokens = [page.keep_upload(f"f{i}.csv", b"x") for i in range(page.KEEP_UPLOADS + 2)]
     assert page.kept_upload(tokens[0]) is None
     assert page.kept_upload(tokens[-1]) == (f"f{page.KEEP_UPLOADS + 1}.csv", b"x")
+    monkeypatch.setattr(page, "KEEP_BYTES", 10)
+    small = page.keep_upload("small.csv", b"12345")
+    big = page.keep_upload("big.csv", b"x" * 20)  # over the budget alone: kept, the rest goes
+    assert page.kept_upload(small) is None and page.kept_upload(tokens[-1]) is None
+    assert page.kept_upload(big) == ("big.csv", b"x" * 20)
+
+
+def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
+    from nilm.label import label_bytes
+
+    data = main_file.read_bytes()
+    sent, no_alert = page.download_labels(1, {"token": page.keep_upload("main.csv", data)})
+    assert sent["filename"] == "main_labelled.csv" and no_alert is dash.no_update
+    assert base64.b64decode(sent["content"]) == label_bytes(data, "main.csv")
+    sent, alert = page.download_labels(1, {"token": "forgotten"})
+    assert sent is dash.no_update and "upload it again" in alert.children
