@@ -121,8 +121,8 @@ def summary_cards(items):
 def evaluation_section():
     try:
         header, rows = figures.evaluation_rows(load_results())
-    except (OSError, ValueError, KeyError):
-        log.exception("no stored evaluation results")
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("evaluation results unavailable: %s", error)
         return dbc.Alert("The model's evaluation results are not available.", color="secondary")
     return dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in header])),

@@ -194,3 +194,11 @@ def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
     assert base64.b64decode(sent["content"]) == label_bytes(data, "main.csv")
     sent, alert = page.download_labels(1, {"token": "forgotten"})
     assert sent is dash.no_update and "upload it again" in alert.children
+
+
+def test_analyse_accepts_every_layout_nilm_io_reads(page, main_file):
+    plain = main_file.read_bytes()
+    dressed = ("\ufefftimestamp;max;eff\r\n" + plain.decode().replace(",", ";").replace("\n", "\r\n"))
+    first, second = page.analyse(plain, "a.csv"), page.analyse(dressed.encode(), "b.csv")
+    assert first["summary"] == second["summary"]
+    assert first["aggregate"].to_json() == second["aggregate"].to_json()
