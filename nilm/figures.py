@@ -36,7 +36,7 @@ def _layout(fig, title=None, height=None):
     fig.update_layout(
         template="plotly_white", font=FONT, title=title, height=height,
         margin=dict(l=60, r=20, t=50 if title else 20, b=40),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
     )
     return fig
 
