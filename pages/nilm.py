@@ -67,7 +67,7 @@ def too_big_message(name, size):
 
 def decode_upload(contents, name):
     """Bytes of a dcc.Upload data URL; InputError when it is over the limit or not base64."""
-    header, _, payload = (contents or "").partition(",")
+    _, _, payload = (contents or "").partition(",")
     if len(payload) * 3 // 4 > MAX_BYTES + 3:
         raise InputError(too_big_message(name, len(payload) * 3 / 4))
     try:
