@@ -152,6 +152,7 @@ def layout(**_):
         html.Div(id="nilm-summary"),
         dbc.Button("Download labelled CSV", id="nilm-download-button", color="primary",
                    className="mb-3"),
+        dcc.Download(id="nilm-download"),  # in the spinner's reach: big files take a moment
         graph_card("aggregate", "Aggregate current and predicted states",
                    "The measured maximum current; below it, each device's state over time."),
         graph_card("timeline", "State timeline per device", "When each device changed state."),
@@ -176,7 +177,6 @@ def layout(**_):
         html.Div(id="nilm-alert"),
         dcc.Store(id="nilm-source"),
         dcc.Store(id="nilm-rejected"),
-        dcc.Download(id="nilm-download"),
         dcc.Loading(results, id="nilm-loading", delay_show=200, parent_className="nilm-loading",
                     overlay_style={"visibility": "visible", "opacity": 0.35},
                     custom_spinner=html.Div([dbc.Spinner(size="sm", color="primary"),
