@@ -123,7 +123,10 @@ def _write(data, output):
     if output:
         write_atomically(output, data)
     else:
-        sys.stdout.buffer.write(data)
+        # A pipe may take only part of a large write: loop so a departed reader is noticed.
+        view = memoryview(data)
+        while view:
+            view = view[sys.stdout.buffer.write(view):]
         sys.stdout.flush()
 
 

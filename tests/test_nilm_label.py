@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nilm.devices import DEVICES, STATES, REPO_ROOT
+from nilm.devices import DEVICES, MAIN_GLOB, REPO_ROOT, STATES, data_dir, find_file
 from nilm.io import InputError, read_recording
 from nilm.label import HEADER, format_labels, label_bytes, label_recording
 
@@ -108,7 +108,6 @@ def test_expected_fixture_echoes_the_input_fields_exactly():
 
 
 def test_cli_labels_the_main_recording_with_the_library_result(tmp_path):
-    from nilm.devices import MAIN_GLOB, data_dir, find_file
     main = find_file(data_dir(), MAIN_GLOB)
     out = tmp_path / "main_labelled.csv"
     assert run_cli(main, "-o", out).returncode == 0
@@ -169,3 +168,14 @@ def test_labelling_imports_neither_pandas_nor_sklearn(tmp_path):
                 for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "numpy" in imported and "nilm" in imported  # the probe sees the imports
     assert not imported & {"pandas", "sklearn", "scipy", "dash", "plotly"}
+
+
+def test_cli_stops_quietly_when_the_reader_leaves():
+    main = find_file(data_dir(), MAIN_GLOB)  # its labels are larger than a pipe's buffer
+    child = subprocess.Popen([sys.executable, "-m", "nilm.label", str(main)], cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout.read(10) == b"timestamp,"
+    child.stdout.close()  # as `| head -c 10` does
+    assert child.wait(timeout=60) == 1
+    assert child.stderr.read() == b""
+    child.stderr.close()
