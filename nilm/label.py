@@ -14,6 +14,7 @@ Public API:
                                                      page's download uses it)
     label_recording(recording, model=None) -> bytes  the same from a parsed nilm.io.Recording
     format_labels(fields, states) -> bytes           CSV from field texts and an (n, 3) state array
+    write_atomically(path, data)                     all-or-nothing file write (temp file + rename)
     main(argv=None) -> exit code
 
 model defaults to nilm.model.load() (the model shipped in the package). This path imports neither
