@@ -185,6 +185,7 @@
           html("Td", String(r.id), {className: "text-end text-muted"}),
         ]));
         return [
+          (data && data.sensor) || "no sensor",
           latest ? formatTemperature(latest.temperature_c, unit) : "—",
           recent.length > 1 ? formatDelta(recent[1].temperature_c, latest.temperature_c, unit) : "",
           latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",

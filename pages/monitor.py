@@ -58,10 +58,10 @@ def latest_card(sensors, sensor):
     selector = html.Div([
         html.Label("Sensor", className="monitor-label", htmlFor="monitor-sensor"),
         dbc.Select(id="monitor-sensor", options=sensors, value=sensor, size="sm"),
-    ], className="mt-3" if len(sensors) > 1 else "d-none")
+    ], className="mt-3", style=None if len(sensors) > 1 else {"display": "none"})
     return dbc.Card(
         dbc.CardBody([
-            html.Div(["Latest reading", html.Span(f" · {sensor}" if sensor else "")],
+            html.Div(["Latest reading · ", html.Span(id="monitor-sensor-name", className="monitor-sensor-name")],
                      className="monitor-label"),
             html.Div(id="latest-temperature", className="monitor-latest"),
             html.Div(id="monitor-delta", className="monitor-delta"),
@@ -158,6 +158,7 @@ clientside_callback(
 
 clientside_callback(
     ClientsideFunction(namespace="monitor", function_name="render"),
+    Output("monitor-sensor-name", "children"),
     Output("latest-temperature", "children"),
     Output("monitor-delta", "children"),
     Output("monitor-taken-at", "children"),

@@ -5,6 +5,8 @@ Changes are made the way people make them: the worker's beat, or raw SQL with th
 import re
 import time
 
+from selenium.webdriver.support.ui import Select
+
 from tests.conftest import wait_until
 
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
@@ -95,6 +97,25 @@ def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_ex
     y = dash_duo.driver.execute_script(
         "return document.querySelector('#monitor-graph .js-plotly-plot').data[0].y")
     assert [round(v, 1) for v in y] == [68.0, 77.0]
+
+
+def test_sensor_selector_shows_only_with_several_sensors(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 20.0)
+    open_monitor(dash_duo, web_server.url)
+    assert not dash_duo.find_element("#monitor-sensor").is_displayed()
+
+    insert_now(db_exec, 30.0, sensor="zone-2")  # a second sensor, added by hand
+    dash_duo.wait_for_page()
+    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
+    Select(dash_duo.find_element("#monitor-sensor")).select_by_value("zone-2")
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "30.0 °C")
+    assert dash_duo.find_element("#monitor-sensor-name").text == "zone-2"
+
+    insert_now(db_exec, 21.0)  # the other sensor's news leaves this view alone...
+    zone = insert_now(db_exec, 31.0, sensor="zone-2")  # ...this sensor's does not
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "31.0 °C", timeout=5)
+    assert max(table_rows(dash_duo)) == zone and len(table_rows(dash_duo)) == 2
 
 
 def test_points_leave_the_chart_as_they_leave_the_window(dash_duo, web_server, db_exec):
