@@ -7,7 +7,8 @@
   the device's state sequence), combined into the 18 joint states; joint Viterbi.
 - `Oracle`: knows the generator (nilm.synth with the same source, gain and dwell as the
   test data). Its emission distribution and transition matrix are counted on a long run of
-  that same generator (another seed), then it decodes with joint Viterbi: the ceiling.
+  that same generator (another seed); it decodes each sample by the joint posterior
+  (forward-backward, what per-sample accuracy rewards; joint Viterbi on request): the ceiling.
 
 All are scikit-learn style; `predict(current)` returns an int array (n, 3) of state
 indices, columns in nilm.devices.DEVICES order.
@@ -21,7 +22,7 @@ import itertools
 import numpy as np
 
 from nilm.devices import DEVICES, STATES
-from nilm.model import joint_levels
+from nilm.model import NotFittedError, joint_levels
 from nilm.smooth import viterbi
 from nilm.states import QUANTUM_MA
 
@@ -34,7 +35,7 @@ _TINY = 1e-300
 
 def _check_fitted(estimator, attribute):
     if not hasattr(estimator, attribute):
-        raise RuntimeError(f"{type(estimator).__name__} is not fitted yet; call fit first")
+        raise NotFittedError(f"{type(estimator).__name__} is not fitted yet; call fit first")
 
 
 def _as_current(current):
@@ -202,9 +203,9 @@ class Oracle:
 
     fit() draws n_rows from that generator (another seed) and counts the joint transition
     matrix and, per joint state, the distribution of the quantised observed current (spikes
-    included, in one overflow bin); predict() decodes by joint Viterbi with those. With
-    exponential stays and per-sample draws this is, up to counting noise, the generator's
-    own likelihood: the ceiling for a per-sample decoder of one current signal.
+    included, in one overflow bin); predict() decodes with those (decode="posterior" or
+    "viterbi"). With exponential stays and per-sample draws this is, up to counting noise
+    and the generator's minimum stay, the generator's own likelihood: the ceiling.
     """
 
     def __init__(self, source, gain, dwell=1.0, decode="posterior", n_rows=200_000, max_bin=64,

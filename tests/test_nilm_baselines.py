@@ -64,7 +64,9 @@ def test_co_state_means_ignore_an_inrush_spike():
 
 
 def test_predict_before_fit_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    from nilm.model import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted"):
         FactorialHMM().predict(np.zeros(3))
 
 
