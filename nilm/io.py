@@ -33,6 +33,7 @@ from nilm.devices import MAIN_GLOB, RECORDING_GLOBS, data_dir, find_file
 COLUMNS = ("timestamp", "maximum current", "effective current")
 SEPARATORS = ("\t", ";", ",")  # tab and ';' first: a ';' file may use decimal commas
 BOM = "\ufeff"
+NUL = "\0"
 
 
 class InputError(ValueError):
@@ -127,29 +128,26 @@ def _read_source(source, name):
 
 def _decode(data, name):
     """Text with LF line endings and no BOM; binary data is refused."""
-    if isinstance(data, bytes):
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 as some spreadsheets save it
-            data = data.decode("utf-16", errors="replace").encode("utf-8")
-        if b"\0" in data:
-            line = _line_of(data, data.index(b"\0"))
-            raise InputError(f"{name} line {line}: binary data, not a CSV text file")
+    if isinstance(data, bytes) and data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16", errors="replace")  # as some spreadsheets save "Unicode text"
+    elif isinstance(data, bytes):
         try:
-            text = data.decode("utf-8")
+            data = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise InputError(f"{name} line {_line_of(data, error.start)}: "
                              "not UTF-8 text (binary data?)") from None
-    else:
-        text = data
-        if "\0" in text:
-            raise InputError(f"{name}: binary data, not a CSV text file")
-    text = text.removeprefix(BOM)
+    if NUL in data:
+        raise InputError(f"{name} line {_line_of(data, data.index(NUL))}: "
+                         "binary data, not a CSV text file")
+    text = data.removeprefix(BOM)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
 
 
 def _line_of(data, offset):
-    return data.count(b"\n", 0, offset) + 1
+    """1-based line of an offset into bytes or str."""
+    return data[:offset].count(b"\n" if isinstance(data, bytes) else "\n") + 1
 
 
 def _first_data_line(lines, name):
@@ -167,10 +165,13 @@ def _first_data_line(lines, name):
     return first
 
 
+def _separator_of(line):
+    return next((sep for sep in SEPARATORS if sep in line), None)
+
+
 def _is_header(line):
     """True when no field is a number: a first row with one bad cell is data, not a header."""
-    sep = next((s for s in SEPARATORS if s in line), None)
-    return not any(_is_number(field) for field in line.split(sep))
+    return not any(_is_number(field) for field in line.split(_separator_of(line)))
 
 
 def _is_number(text):
@@ -182,7 +183,7 @@ def _is_number(text):
 
 
 def _sniff_separator(row, line_number, name):
-    sep = next((s for s in SEPARATORS if s in row), None)
+    sep = _separator_of(row)
     if sep is None:
         raise InputError(f"{name} line {line_number}: not a CSV row of 3 fields separated by "
                          f"',', ';' or tab: {_show(row)}")

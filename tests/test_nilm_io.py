@@ -155,13 +155,19 @@ def test_row_without_any_separator_is_not_a_csv_row():
     (b"\n\r\n  \n", "main.csv: file is empty"),
     (b"\xef\xbb\xbf", "main.csv: file is empty"),
     (b"timestamp,max,eff\n", "main.csv: no data rows after the header"),
-    (b"1,2,3\n\x89PNG\x00\x1a\n", "main.csv line 2: binary data, not a CSV text file"),
+    (b"1,2,3\nPK\x03\x04\x00\x00", "main.csv line 2: binary data, not a CSV text file"),
+    (b"\x89PNG\r\n\x1a\n\x00", "main.csv line 1: not UTF-8 text (binary data?)"),
     (b"1,2,3\n4,5,6\n\xff\xd8\xff\xe0 JFIF\n", "main.csv line 3: not UTF-8 text (binary data?)"),
 ])
 def test_empty_and_binary_files(data, message):
     with pytest.raises(InputError) as caught:
         read_recording(data, "main.csv")
     assert str(caught.value) == message
+
+
+def test_binary_text_names_its_line():
+    with pytest.raises(InputError, match=r"^<input> line 3: binary data"):
+        read_recording("1,2,3\n4,5,6\n\0\0\n")
 
 
 def test_missing_file_and_directory_are_input_errors(tmp_path):
