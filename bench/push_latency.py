@@ -163,12 +163,15 @@ async def one_run(port, db_path, pool, clients, rate, seconds):
 def summarise(frames, started, polled, began, writes):
     latencies = []
     last_seen = 0.0
+    first, final = {}, {}  # per change: its first and its last delivery
     for client_frames in frames:
         for prev, last, received in client_frames:
             for change_id in range(prev + 1, last + 1):
                 if change_id in started:
                     latencies.append(received - started[change_id])
                     last_seen = max(last_seen, received)
+                    first[change_id] = min(first.get(change_id, received), received)
+                    final[change_id] = max(final.get(change_id, received), received)
     latencies.sort()
     expected = len(frames) * len(started)
     span = (last_seen - min(started.values())) if latencies else float("nan")
@@ -181,6 +184,9 @@ def summarise(frames, started, polled, began, writes):
         "missing": expected - len(latencies),
         "poll_p50": percentile(polling, 50),
         "poll_p99": percentile(polling, 99),
+        # Where the time goes: reaching the server's first socket, then reaching all of them.
+        "first_p50": percentile(sorted(first[c] - started[c] for c in first), 50),
+        "fanout_p50": percentile(sorted(final[c] - first[c] for c in first), 50),
         "write_p50": percentile(sorted(end - start for _, start, end in writes), 50),
     }
 
@@ -245,7 +251,8 @@ def main(argv=None):
         print(f"{os.cpu_count()} CPUs; {args.rate} writes/s for {args.seconds} s; "
               f"median of {args.runs} runs; latency = client receive - write call start")
         print(f"{'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msg/s':>9} "
-              f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8}")
+              f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8} "
+              f"{'1st client':>10} {'fan-out':>8}")
         for clients in args.clients:
             runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
                                         args.rate, args.seconds)) for _ in range(args.runs)]
@@ -253,7 +260,8 @@ def main(argv=None):
             print(f"{clients:>7} {m['p50'] * 1e3:>8.1f} {m['p99'] * 1e3:>8.1f} "
                   f"{m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} {m['missing']:>7.0f} | "
                   f"{m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
-                  f"{m['write_p50'] * 1e3:>8.1f}", flush=True)
+                  f"{m['write_p50'] * 1e3:>8.1f} {m['first_p50'] * 1e3:>10.1f} "
+                  f"{m['fanout_p50'] * 1e3:>8.1f}", flush=True)
         pool.close()
     finally:
         if web:
