@@ -1,8 +1,8 @@
 /*
  * Monitor page, browser side: applies pushed changes without asking the server.
  *
- * The WebSocket (dash-extensions) delivers frames {prev, last, changes}; `advance` folds them into
- * the monitor-data store and patches the chart; `render` and `showAge` draw the rest; `watchSocket`
+ * The WebSocket (dash-extensions) delivers frames {prev, last, changes}, which also wait in an
+ * inbox in arrival order; `advance` folds them into the monitor-data store and patches the chart; `render` and `showAge` draw the rest; `watchSocket`
  * reconnects with backoff, carrying the id of the last change applied. A one-second timer drives
  * the age text and drops points that leave the window -- in the browser, no request.
  */
@@ -135,15 +135,46 @@
     window.dash_clientside.set_props("monitor-ws", {url: socketUrl(since)});
   }
 
-  function parseFrame(message) {
+  function parseFrame(text) {
     try {
-      const frame = JSON.parse(message.data);
+      const frame = JSON.parse(text);
       if (Number.isInteger(frame.prev) && Number.isInteger(frame.last) && Array.isArray(frame.changes)) {
         return frame;
       }
     } catch (error) { /* fall through */ }
-    console.warn("monitor: ignoring a malformed frame", message && message.data);
+    console.warn("monitor: ignoring a malformed frame", text);
     return null;
+  }
+
+  // Every frame of the readings socket, in arrival order. Dash coalesces rapid updates of the
+  // component's `message` prop (a burst of writes would otherwise cost a reconnect per lost
+  // frame), so `advance` drains this inbox and the prop is only the signal that frames arrived.
+  const inbox = [];
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      if (String(url).includes("/ws/readings")) {
+        inbox.length = 0;  // a new socket replays from the last change applied
+        this.addEventListener("message", (event) => inbox.push(event.data));
+      }
+    }
+  };
+
+  // The changes of the waiting frames that follow `last`, and the new `last`. A frame whose
+  // `prev` is ahead of it means one went missing: replay from the log.
+  function drain(last) {
+    const changes = [];
+    const frames = inbox.splice(0).map(parseFrame).filter(Boolean);
+    for (const frame of frames) {
+      if (frame.prev > last) {
+        reconnect(last);
+        break;
+      }
+      frame.changes.forEach((c) => { if (c.id > last) changes.push(c); });
+      last = Math.max(last, frame.last);
+    }
+    return {changes: changes, last: last};
   }
 
   const noUpdate = () => window.dash_clientside.no_update;
@@ -152,21 +183,9 @@
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.monitor = {
       // A frame or a clock tick: fold changes into the store, patch the chart.
-      advance: function (message, _tick, data, unit) {
+      advance: function (_message, _tick, data, unit) {
         if (!data) return [noUpdate(), noUpdate()];
-        let changes = [];
-        let last = data.last;
-        if (window.dash_clientside.callback_context.triggered_id === "monitor-ws") {
-          const frame = message && parseFrame(message);
-          if (!frame) return [noUpdate(), noUpdate()];
-          if (frame.prev > data.last) {
-            // A frame went by unseen (rapid updates coalesce): replay from the log.
-            reconnect(data.last);
-            return [noUpdate(), noUpdate()];
-          }
-          changes = frame.changes.filter((c) => c.id > data.last);
-          last = Math.max(data.last, frame.last);
-        }
+        const {changes, last} = drain(data.last);
         const next = step(data, changes, Date.now());
         next.last = last;
         const pointsChanged = next.points !== data.points;
@@ -179,7 +198,7 @@
       render: function (data, unit) {
         const recent = (data && data.recent) || [];
         const latest = recent[0];
-        const rows = recent.slice(0, 50).map((r) => html("Tr", [
+        const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
           html("Td", plotlyTime(r.taken_at).slice(0, 19)),
           html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"}),
           html("Td", String(r.id), {className: "text-end text-muted"}),

@@ -30,6 +30,7 @@ def snapshot(sensor, window_s):
         "window_s": window_s,
         "last": last,
         "recent_max": RECENT_MAX,
+        "table_rows": TABLE_ROWS,
         "points": store.window(sensor, window_s) if sensor else [],
         "recent": store.latest(sensor, RECENT_MAX) if sensor else [],
     }

@@ -5,8 +5,12 @@ Changes are made the way people make them: the worker's beat, or raw SQL with th
 import re
 import time
 
+import redis
 from selenium.webdriver.support.ui import Select
 
+from readings import create_db_app
+from readings.feed import Relay, last_change_id
+from readings.store import write_reading
 from tests.conftest import wait_until
 
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
@@ -130,6 +134,24 @@ def test_points_leave_the_chart_as_they_leave_the_window(dash_duo, web_server, d
     # No reading arrives: the browser's own clock moves the window on.
     wait_for(lambda: chart_ids(dash_duo) == [fresh], "the old point to leave the chart", 10)
     assert set(table_rows(dash_duo)) == {old, fresh}  # the table lists the latest, any age
+
+
+def test_a_burst_of_writes_is_applied_without_reconnecting(dash_duo, web_server, live_env):
+    """Frames that arrive faster than Dash runs callbacks are all applied, none lost."""
+    app = create_db_app({"SQLALCHEMY_DATABASE_URI": live_env["DATABASE_URL"],
+                         "REDIS_URL": live_env["REDIS_URL"]})
+    open_monitor(dash_duo, web_server.url)
+    with app.app_context():
+        relay = Relay(redis.Redis.from_url(live_env["REDIS_URL"]), last_change_id())
+        for i in range(120):  # the worker's path: commit, then publish at once
+            newest = write_reading("sensor-1", 20 + i / 100)
+            relay.run_once()
+            time.sleep(0.005)
+
+    wait_for(lambda: max(table_rows(dash_duo)) == newest, "the last reading of the burst")
+    assert sorted(table_rows(dash_duo)) == list(range(newest - 49, newest + 1))
+    assert len(chart_ids(dash_duo)) == 120
+    assert "GET /ws/readings" not in web_server.output()  # the first socket is still open
 
 
 def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec):
