@@ -1,9 +1,15 @@
-"""Temporal smoothing of per-sample class scores: Viterbi over the joint states, numpy only.
+"""Temporal smoothing over the joint states: Viterbi and posterior decoding, numpy only.
 
     sticky_transitions(shape, stay) -> (K, K) log transition matrix over joint states
-    viterbi(log_emission, log_transition) -> (n,) most likely joint-state path
+    gated_transitions(shape, stay, device, plain, gated) -> (2, K, K): `device` switches on
+        (leaves its first state) with probability `plain` per sample, or `gated` where allowed
+    viterbi(log_emission, log_transition, which=None) -> (n,) most likely joint-state path
+    posterior(log_emission, log_transition, which=None) -> ((n, K) P(state | series), (n,) log-lik terms)
 
-A plain Viterbi loops over every sample in Python (~10 s per million rows). Here the series is
+log_transition is one (K, K) matrix or a stack (m, K, K); which[t] (int, n) then picks the matrix
+of the step t-1 -> t (e.g. 1 at an inrush spike, where the sensor may switch on).
+
+A plain decode loops over every sample in Python (~10 s per million rows). Here the series is
 cut into overlapping chunks decoded side by side, one vectorised step per position; each chunk
 keeps only its middle, and the margins are long enough for sticky paths to agree again.
 """
@@ -14,27 +20,59 @@ CHUNK = 512
 MARGIN = 128
 
 
+def _device_matrix(n_states, stay):
+    t = np.full((n_states, n_states), (1 - stay) / max(n_states - 1, 1))
+    np.fill_diagonal(t, stay)
+    return t
+
+
+def _joint(matrices):
+    joint = matrices[0]
+    for t in matrices[1:]:
+        joint = np.kron(joint, t)  # kron order matches np.ravel_multi_index(shape)
+    return joint
+
+
 def sticky_transitions(shape, stay):
     """Log P(joint j -> joint k): each device independently stays with prob stay[d], else moves
     to one of its other states uniformly."""
-    per_device = []
-    for n_states, p in zip(shape, stay):
-        t = np.full((n_states, n_states), (1 - p) / max(n_states - 1, 1))
-        np.fill_diagonal(t, p)
-        per_device.append(t)
-    joint = per_device[0]
-    for t in per_device[1:]:
-        joint = np.kron(joint, t)  # kron order matches np.ravel_multi_index(shape)
-    return np.log(joint)
+    return np.log(_joint([_device_matrix(n, p) for n, p in zip(shape, stay)]))
 
 
-def _decode(log_emission, log_transition):
-    """Viterbi on a batch: log_emission (b, n, K) -> paths (b, n)."""
+def gated_transitions(shape, stay, device, plain, gated):
+    """Two log matrices: [0] where `device` leaves state 0 with probability `plain`, [1] where it
+    does so with probability `gated`; every other move as in sticky_transitions."""
+    stacks = []
+    for switch_on in (plain, gated):
+        matrices = [_device_matrix(n, p) for n, p in zip(shape, stay)]
+        first = matrices[device][0]
+        first[1:] = switch_on / max(first.size - 1, 1)
+        first[0] = 1 - switch_on
+        stacks.append(_joint(matrices))
+    with np.errstate(divide="ignore"):  # a probability of 0 is a hard ban: log 0 = -inf
+        return np.log(np.stack(stacks))
+
+
+def _as_stack(log_transition, n, which):
+    stack = np.asarray(log_transition, dtype=np.float32)
+    if stack.ndim == 2:
+        stack = stack[None]
+    which = np.zeros(n, dtype=np.intp) if which is None else np.asarray(which, dtype=np.intp)
+    return stack, which
+
+
+def _viterbi_batch(log_emission, stack, which):
+    """Viterbi on a batch: log_emission (b, n, K), which (b, n) -> paths (b, n)."""
     b, n, k = log_emission.shape
     back = np.empty((b, n, k), dtype=np.int8 if k < 128 else np.int16)
     score = log_emission[:, 0]
+    special = which.any(axis=0)
     for t in range(1, n):
-        cand = score[:, :, None] + log_transition[None]
+        cand = score[:, :, None] + stack[0]
+        # Other matrices are rare (spikes): redo only the chunks that need one.
+        for m in range(1, stack.shape[0]) if special[t] else ():
+            rows = np.flatnonzero(which[:, t] == m)
+            cand[rows] = score[rows, :, None] + stack[m]
         back[:, t] = cand.argmax(axis=1)
         score = cand.max(axis=1) + log_emission[:, t]
     path = np.empty((b, n), dtype=np.intp)
@@ -45,17 +83,78 @@ def _decode(log_emission, log_transition):
     return path
 
 
-def viterbi(log_emission, log_transition, chunk=CHUNK, margin=MARGIN):
-    """Most likely state path; exact for series up to chunk + 2 * margin samples."""
-    log_emission = np.asarray(log_emission, dtype=np.float32)
-    n, k = log_emission.shape
-    if n <= chunk + 2 * margin:
-        return _decode(log_emission[None], log_transition)[0]
+def _step(vector, matrices, which_t, special, transpose=False):
+    """vector (b, K) times the matrix each row picks (forward), or matrix times it (backward)."""
+    out = vector @ (matrices[0].T if transpose else matrices[0])
+    for m in range(1, matrices.shape[0]) if special else ():
+        rows = np.flatnonzero(which_t == m)
+        out[rows] = vector[rows] @ (matrices[m].T if transpose else matrices[m])
+    return out
+
+
+def _posterior_batch(log_emission, stack, which):
+    """Scaled forward-backward on a batch: (b, n, K) -> (b, n, K + 1): the posteriors, and last
+    the log of each step's forward normaliser (their sum is the log-likelihood)."""
+    b, n, k = log_emission.shape
+    # float64: with a hard ban (probability 0) float32 shares underflow to 0 on both passes.
+    peak = log_emission.max(axis=2, keepdims=True)
+    emission = np.exp(log_emission - peak, dtype=np.float64)
+    matrices = np.exp(stack, dtype=np.float64)
+    forward = np.empty((b, n, k))
+    log_norm = np.empty((b, n))
+    alpha = emission[:, 0] / emission[:, 0].sum(axis=1, keepdims=True)
+    log_norm[:, 0] = np.log(emission[:, 0].sum(axis=1) / k)
+    forward[:, 0] = alpha
+    special = which.any(axis=0)
+    for t in range(1, n):
+        alpha = _step(alpha, matrices, which[:, t], special[t]) * emission[:, t]
+        norm = alpha.sum(axis=1, keepdims=True)
+        log_norm[:, t] = np.log(norm[:, 0])
+        alpha /= norm
+        forward[:, t] = alpha
+    beta = np.full((b, k), 1.0 / k)
+    posterior = forward  # overwritten from the end, row by row
+    for t in range(n - 1, 0, -1):
+        beta = _step(emission[:, t] * beta, matrices, which[:, t], special[t], transpose=True)
+        norm = beta.sum(axis=1, keepdims=True)
+        beta = np.where(norm > 0, beta / np.where(norm > 0, norm, 1.0), 1.0 / k)
+        both = forward[:, t - 1] * beta
+        total = both.sum(axis=1, keepdims=True)
+        # Data that insists on a banned move beyond float64's range leaves the passes sure of
+        # disjoint states (or the backward pass of none): keep the forward belief, not 0 / 0.
+        posterior[:, t - 1] = np.where(total > 0, both / np.where(total > 0, total, 1.0), forward[:, t - 1])
+    return np.concatenate([posterior, (log_norm + peak[:, :, 0])[:, :, None]], axis=2).astype(np.float32)
+
+
+def _windows(values, n, chunk, margin, fill):
+    """Overlapping windows (chunks with margins) of a padded series."""
     n_chunks = -(-n // chunk)
-    # Pad both ends with uninformative scores so every chunk has full margins.
-    padded = np.zeros((n_chunks * chunk + 2 * margin, k), dtype=np.float32)
-    padded[margin:margin + n] = log_emission
+    padded = np.full((n_chunks * chunk + 2 * margin,) + values.shape[1:], fill, dtype=values.dtype)
+    padded[margin:margin + n] = values
     starts = np.arange(n_chunks) * chunk
-    windows = padded[starts[:, None] + np.arange(chunk + 2 * margin)]
-    paths = _decode(windows, log_transition.astype(np.float32))
-    return paths[:, margin:margin + chunk].reshape(-1)[:n]
+    return padded[starts[:, None] + np.arange(chunk + 2 * margin)]
+
+
+def _chunked(decode, log_emission, log_transition, which, chunk, margin):
+    log_emission = np.asarray(log_emission, dtype=np.float32)
+    n = log_emission.shape[0]
+    stack, which = _as_stack(log_transition, n, which)
+    if n <= chunk + 2 * margin:
+        return decode(log_emission[None], stack, which[None])[0]
+    # Padding with uninformative scores gives every chunk full margins.
+    out = decode(_windows(log_emission, n, chunk, margin, 0.0), stack,
+                 _windows(which, n, chunk, margin, 0))
+    return out[:, margin:margin + chunk].reshape((-1,) + out.shape[2:])[:n]
+
+
+def viterbi(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):
+    """Most likely state path; exact for series up to chunk + 2 * margin samples."""
+    return _chunked(_viterbi_batch, log_emission, log_transition, which, chunk, margin)
+
+
+def posterior(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):
+    """(P(state at t | the series) float32 (n, K), log P(x_t | x_<t) float32 (n,): its sum over
+    a stretch is that stretch's log-likelihood); exact up to chunk + 2 * margin samples, beyond
+    that each chunk is conditioned on its left margin only."""
+    out = _chunked(_posterior_batch, log_emission, log_transition, which, chunk, margin)
+    return out[:, :-1], out[:, -1]
