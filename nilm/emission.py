@@ -1,0 +1,131 @@
+"""How the aggregate's current arises from the joint state, in meter steps (numpy only).
+
+    step_pmfs(pools) -> (devices, 3, N_STEPS): P(a device in a state draws k steps)
+    smooth_pmfs(pmfs, share) -> the same with a share moved to the neighbouring steps
+    joint_step_pmf(pmfs) -> (18, 3 * N_STEPS): P(the three devices sum to s steps | joint state)
+    log_emission_table(joint_pmf, gain) -> (N_BINS, 18): log P(observed step | joint state, gain)
+    observed_bins(current) -> int steps of the despiked current
+    state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
+    fit_gain(histogram, joint_pmf) -> the gain that best explains those counts
+    adapt_pmfs(histogram, pmfs, gain, prior, strength) -> one EM update of the step distributions
+
+The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
+step counts; the aggregate is round(gain * (sum of the three draws)) steps, as nilm.synth makes it
+and as the meter measures it. The likelihood of every joint state is therefore exact up to how
+well the step distributions are known, and those shift between parts of a recording (screen 2's
+IDLE is 2 or 3 steps, in proportions that drift). adapt_pmfs re-estimates them on the very series
+being labelled (expected counts of each device's draw given the decoded states), pulled towards
+the training distributions by `strength` pseudo-samples, so a shifted level is absorbed.
+"""
+import numpy as np
+
+from nilm.devices import DEVICES, STATES
+from nilm.states import QUANTUM_MA, despike
+
+SHAPE = tuple(len(STATES[d]) for d in DEVICES)  # (3, 3, 2)
+N_JOINT = int(np.prod(SHAPE))
+N_STEPS = 32  # per device: the screens' ON is ~17 steps, the sensor's ON 1-5
+N_BINS = 96  # observed steps: every sum of three devices times the largest gain
+# A share of the pure generator likelihood that any step is seen in any state: real recordings
+# have levels no combination explains, and they must not break the decode.
+EMISSION_FLOOR = 1e-4
+# Candidate gains: wider than the training range so an odd aggregate still finds its scale.
+GAIN_GRID = np.round(np.arange(0.85, 1.25001, 0.0025), 4)
+
+
+def _steps(current):
+    return np.rint(np.asarray(current, dtype=float) / QUANTUM_MA).astype(np.int64)
+
+
+def step_pmfs(pools):
+    """Per device and state, the share of each step count in its pool of recorded currents."""
+    pmfs = np.zeros((len(SHAPE), max(SHAPE), N_STEPS))
+    for d, states in enumerate(pools):
+        for k, pool in enumerate(states):
+            counts = np.bincount(np.clip(_steps(pool), 0, N_STEPS - 1), minlength=N_STEPS)
+            pmfs[d, k] = counts / max(counts.sum(), 1)
+    return pmfs
+
+
+def smooth_pmfs(pmfs, share):
+    """Move `share` of every step's mass to each neighbour: a level seen at 2 and 3 steps in
+    one part of a recording may reach 4 in another. Unused (all-zero) states stay zero."""
+    out = pmfs * 1.0
+    out[..., 1:] += share * pmfs[..., :-1]
+    out[..., :-1] += share * pmfs[..., 1:]
+    total = out.sum(axis=-1, keepdims=True)
+    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
+def joint_step_pmf(pmfs):
+    """P(sum of the devices' steps = s | joint state), rows in np.ravel_multi_index(SHAPE) order."""
+    out = np.zeros((N_JOINT, len(SHAPE) * N_STEPS))
+    for j in range(N_JOINT):
+        total = np.ones(1)
+        for d, k in enumerate(np.unravel_index(j, SHAPE)):
+            total = np.convolve(total, pmfs[d, k])
+        out[j, :total.size] = total[:out.shape[1]]
+    return out
+
+
+def _scaled_bins(gain, n_sums):
+    """Observed step of each true sum of steps after the gain and the meter's rounding."""
+    return np.clip(np.rint(np.multiply.outer(gain, np.arange(n_sums))).astype(np.int64), 0, N_BINS - 1)
+
+
+def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR):
+    """log P(observed step | joint state, gain) for every gain: float32 (gains, N_BINS, 18)."""
+    gains = np.atleast_1d(gains)
+    index = (np.arange(gains.size)[:, None] * N_BINS + _scaled_bins(gains, joint_pmf.shape[1])).ravel()
+    size = gains.size * N_BINS
+    tables = np.stack([np.bincount(index, weights=np.tile(p, gains.size), minlength=size)
+                       for p in joint_pmf], axis=-1).reshape(gains.size, N_BINS, N_JOINT)
+    return np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32)
+
+
+def log_emission_table(joint_pmf, gain, floor=EMISSION_FLOOR):
+    """log P(observed step | joint state, gain), float32 (N_BINS, 18)."""
+    return _log_tables(joint_pmf, gain, floor)[0]
+
+
+def observed_bins(current):
+    """Step count of every sample, inrush spikes replaced by their neighbours' level."""
+    return np.clip(_steps(despike(current)), 0, N_BINS - 1)
+
+
+def state_histogram(bins, weights):
+    """Counts of each observed step per joint state; weights (n, 18) posteriors or one-hot."""
+    return np.stack([np.bincount(bins, weights=w, minlength=N_BINS) for w in np.asarray(weights).T], axis=1)
+
+
+def fit_gain(histogram, joint_pmf, grid=GAIN_GRID):
+    """The gain on the grid under which the counted steps are likeliest."""
+    scores = np.einsum("gbj,bj->g", _log_tables(joint_pmf, grid), histogram)
+    return float(grid[int(np.argmax(scores))])
+
+
+def adapt_pmfs(histogram, pmfs, gain, prior, strength):
+    """One EM update of every device's step distribution from the counts of the joint states.
+
+    For each joint state and observed step, the three devices' draws are shared out in
+    proportion to how likely each combination of draws is to give that step; the expected
+    counts plus `strength` samples of the prior give the new distributions (MAP).
+    """
+    n = N_STEPS
+    sums = np.add.outer(np.add.outer(np.arange(n), np.arange(n)), np.arange(n))
+    observed = _scaled_bins(gain, sums.max() + 1)[sums]
+    counts = np.zeros_like(pmfs)
+    for j in range(N_JOINT):
+        if not histogram[:, j].any():
+            continue
+        a, b, c = np.unravel_index(j, SHAPE)
+        draws = pmfs[0, a][:, None, None] * pmfs[1, b][None, :, None] * pmfs[2, c][None, None, :]
+        p_bin = np.bincount(observed.ravel(), weights=draws.ravel(), minlength=N_BINS)
+        per_draw = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 0)
+        share = draws * per_draw[observed]
+        counts[0, a] += share.sum(axis=(1, 2))
+        counts[1, b] += share.sum(axis=(0, 2))
+        counts[2, c] += share.sum(axis=(0, 1))
+    updated = counts + strength * prior
+    total = updated.sum(axis=-1, keepdims=True)
+    return np.divide(updated, total, out=prior.copy(), where=total > 0)
