@@ -2,6 +2,7 @@
 
     build_features(current) -> float32 array (n, len(FEATURE_NAMES))
     segment(current) -> int array of segment start indices (first is 0)
+    inrush_samples(current) -> bool array: one-sample spikes tall enough to be the sensor's inrush
 
 Labelling is offline, so windows look both ways. The series is cut into segments of steady level
 (a two-window mean detector); a sample is described by its own current, robust rolling levels,
@@ -50,6 +51,13 @@ def segment(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
     # First sample of a plateau of equal maxima: quantised data often ties.
     starts = np.flatnonzero((d >= threshold) & (d >= peak) & (d > before))
     return np.r_[0, starts]
+
+
+def inrush_samples(current):
+    """Samples standing more than INRUSH_MA above their neighbours' level: the sensor's switch-on.
+    (Switching off draws no spike, and the screens' steps are level changes, not one-sample peaks.)"""
+    x = np.asarray(current, dtype=float)
+    return x - despike(x) > INRUSH_MA
 
 
 def _shifted(values, k, fill):

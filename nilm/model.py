@@ -1,20 +1,24 @@
-"""The NILM estimator: GaussianMixture states + a decision tree on temporal features.
+"""The NILM estimator: GaussianMixture states, a decision tree on temporal features, and an HMM.
 
     model = NilmModel(random_state=0).fit(load_device_recordings())
     model.predict(recording_or_current) -> int array (n, 3): state index per device, DEVICES order
-    model.predict_details(recording_or_current) -> Prediction(states, gain, joint, confidence)
+    model.predict_details(recording_or_current) -> Prediction(states, gain, joint, step_pmfs)
     model.combination_levels(gain=1.0) -> [((s1, s2, sensor), expected mA), ...] for the 18 joint states
     model.state_levels_ -> {device: mean mA per state, OFF..ON}
+    model.tree_proba(current, gain) -> (n, 18) the tree's joint-state shares
     model.save(path); load(path=None) -> NilmModel (None: the model shipped in nilm/model.npz)
 
 fit uses scikit-learn (GaussianMixture, DecisionTreeClassifier); predict and load use numpy only.
-fit: states per device -> synthetic aggregates with known truth (nilm.synth) -> each series divided
-by its estimated gain -> features (nilm.features) -> one tree over the 18 joint states.
-predict: estimate the gain of the series, divide, build features, walk the tree; then (smooth=True)
-Viterbi over the 18 joint states with a sticky transition matrix, scoring each sample by the
-likelihood of its gain-corrected current (histograms per joint state, learnt from the synthetic
-training data) plus tree_weight x the tree's scaled likelihood, after refitting the gain from the
-per-sample best states.
+fit: states per device -> per device and state, the distribution of its recorded current in meter
+steps (nilm.emission) -> synthetic aggregates with known truth (nilm.synth) -> features of each
+series divided by its estimated gain (nilm.features) -> one tree over the 18 joint states.
+predict (smooth=True): an HMM over the 18 joint states. Emission: the exact likelihood of the
+observed step given the joint state (sum of the devices' step distributions x gain, rounded).
+Transitions: sticky per device, and the sensor switches on only into an inrush spike (its
+switch-on always draws one; without it an OFF -> ON costs switch_on_plain). A few EM rounds
+(posterior decoding) refit the gain and the step distributions on the series itself, then Viterbi.
+tree_weight x the tree's scaled likelihood joins the emission (see NilmModel's docstring for
+what each part is measured to contribute); smooth=False gives the tree's own per-sample decision.
 """
 import json
 from dataclasses import dataclass
@@ -24,32 +28,34 @@ from pathlib import Path
 
 import numpy as np
 
-from nilm.devices import DEVICES, STATES
-from nilm.features import FEATURE_NAMES, build_features, segment
+from nilm.devices import DEVICES
+from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, joint_step_pmf, log_emission_table,
+                           observed_bins, smooth_pmfs, state_histogram, step_pmfs)
+from nilm.features import FEATURE_NAMES, build_features, inrush_samples, segment
+from nilm.smooth import gated_transitions, posterior, viterbi
 from nilm.states import despike, max_current_of
-from nilm.synth import GAIN_RANGE
-from nilm.smooth import sticky_transitions, viterbi
+from nilm.synth import GAIN_RANGE, SENSOR
 from nilm.tree import TreeArrays
 
 MODEL_PATH = Path(__file__).with_name("model.npz")
-FORMAT_VERSION = 1
-SHAPE = tuple(len(STATES[d]) for d in DEVICES)  # (3, 3, 2): joint state = ravel of the three
-# Candidate gains searched when fitting the series to the state combinations.
+FORMAT_VERSION = 2
+# Candidate gains searched for the first estimate from the series' segment levels.
 GAIN_GRID = np.round(np.arange(0.80, 1.30001, 0.0025), 4)
 # Residuals (mA) beyond this count as this much: switching transients must not pull the gain.
 RESIDUAL_CAP_MA = 25.0
 GAIN_SEGMENTS = 3000
 # A leaf share of 0 only means no training sample of that state reached the leaf.
-# Measured on held-out synthetic data: a floor of 0.05 and tree_weight 0.02 decode best. The tree's
-# errors persist over whole segments, so its per-sample evidence must count for little; the level
-# histograms carry most of it (joint accuracy 0.864 vs 0.855 without the tree, 0.78 with weight 1).
 PROBA_FLOOR = 0.05
-# Rows expected below this (mA) say little about the gain: quantisation dominates.
-GAIN_MIN_LOAD_MA = 150.0
-# Histogram of the gain-corrected current per joint state: 2 mA bins up to 800 mA (inrush above).
-LEVEL_BIN_MA = 2.0
-LEVEL_BINS = 400
-LEVEL_FLOOR = 1e-5
+# EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
+ADAPT_BLOCKS = 12
+ADAPT_BLOCK_ROWS = 2000
+# The final Viterbi runs on chunks this long (exact up to DECODE_CHUNK + 2 x DECODE_MARGIN rows):
+# with the sensor's switch-on banned between spikes its state carries over thousands of rows, and a
+# chunk that starts blind could switch it on at its first row. Long chunks cost little (few steps).
+DECODE_CHUNK = 8192
+DECODE_MARGIN = 1024
+# EM starts from each of these gains too (and from the segment-level estimate).
+START_GAINS = np.round(np.arange(0.90, 1.2001, 0.05), 2)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -61,7 +67,7 @@ class Prediction:
     states: np.ndarray  # (n, 3) int, DEVICES order
     gain: float  # aggregate / plain sum of the state levels
     joint: np.ndarray  # (n,) int joint state index (np.ravel_multi_index over SHAPE)
-    confidence: np.ndarray  # (n,) float32 tree share of the chosen joint state
+    step_pmfs: np.ndarray  # (3, 3, N_STEPS) the devices' step distributions adapted to this series
 
 
 def joint_levels(levels):
@@ -91,18 +97,26 @@ def estimate_gain(current, combos, prior=1.0):
 
 
 class NilmModel:
-    """GaussianMixture states per device + a decision tree over the 18 joint states."""
+    """GaussianMixture states per device, a decision tree over the 18 joint states, and an HMM
+    whose level model is adapted to each series."""
 
     def __init__(self, n_series=80, series_rows=4000, gain=GAIN_RANGE, dwell=(0.3, 3.0),
-                 max_leaf_nodes=3000, min_samples_leaf=20, smooth=True, tree_weight=0.02, random_state=0):
-        self.smooth = smooth
-        self.tree_weight = tree_weight
+                 max_leaf_nodes=3000, min_samples_leaf=20, smooth=True, tree_weight=0.0,
+                 pmf_smoothing=0.05, adapt_iterations=3, adapt_strength=50.0,
+                 switch_on_plain=0.0, switch_on_at_spike=0.9, random_state=0):
         self.n_series = n_series
         self.series_rows = series_rows
         self.gain = gain
         self.dwell = dwell
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
+        self.smooth = smooth
+        self.tree_weight = tree_weight
+        self.pmf_smoothing = pmf_smoothing
+        self.adapt_iterations = adapt_iterations
+        self.adapt_strength = adapt_strength
+        self.switch_on_plain = switch_on_plain
+        self.switch_on_at_spike = switch_on_at_spike
         self.random_state = random_state
 
     # ---- fitting (scikit-learn) ----
@@ -117,10 +131,9 @@ class NilmModel:
         self.state_spreads_ = {d: states[d].spreads for d in DEVICES}
         self.gain_prior_ = float(np.mean(self.gain))
         source = make_source(recordings, states)
-        X, y, scaled = self._training_data(source)
-        self.level_log_likelihood_ = level_histograms(scaled, y)
-        n_joint = int(np.prod(SHAPE))
-        self.class_prior_ = np.maximum(np.bincount(y, minlength=n_joint) / y.size, 1e-6)
+        self.step_pmfs_ = step_pmfs(source.pools)
+        X, y = self._training_data(source)
+        self.class_prior_ = np.maximum(np.bincount(y, minlength=N_JOINT) / y.size, 1e-6)
         # Typical stay in training: the measured one times the middle of the dwell range.
         self.stay_ = 1 - 1 / (source.dwell_means * np.sqrt(np.prod(self.dwell)))
         tree = DecisionTreeClassifier(max_leaf_nodes=self.max_leaf_nodes,
@@ -135,20 +148,36 @@ class NilmModel:
 
         rng = np.random.default_rng(self.random_state)
         lo, hi = np.log(self.dwell)
-        X, y, scaled = [], [], []
+        X, y = [], []
         for seed in rng.integers(2**31, size=self.n_series):
             synthetic = generate(source, self.series_rows, random_state=int(seed), gain=self.gain,
                                  dwell=float(np.exp(rng.uniform(lo, hi))))
-            features, gain = self._features(synthetic.current)
-            X.append(features)
-            scaled.append(despike(synthetic.current) / gain)
+            X.append(self._features(synthetic.current, self._initial_gain(synthetic.current)))
             y.append(np.ravel_multi_index(synthetic.states.T, SHAPE))
-        return np.concatenate(X), np.concatenate(y), np.concatenate(scaled)
+        return np.concatenate(X), np.concatenate(y)
 
     # ---- prediction (numpy only) ----
-    def _features(self, current):
-        gain = estimate_gain(current, joint_levels(self.state_levels_), self.gain_prior_)
-        return build_features(np.asarray(current, dtype=float) / gain), gain
+    def _initial_gain(self, current):
+        return estimate_gain(current, joint_levels(self.state_levels_), self.gain_prior_)
+
+    @staticmethod
+    def _features(current, gain):
+        return build_features(np.asarray(current, dtype=float) / gain)
+
+    def tree_proba(self, current, gain):
+        """The tree's share of every joint state per sample, (n, 18) float32."""
+        proba = np.zeros((current.size, N_JOINT), dtype=np.float32)
+        proba[:, self.tree_.classes] = self.tree_.predict_proba(self._features(current, gain))
+        return proba
+
+    def _tree_term(self, proba):
+        # Leaf shares are posteriors; divided by the priors they act as scaled likelihoods.
+        return self.tree_weight * (np.log(proba + PROBA_FLOOR) - np.log(self.class_prior_)).astype(np.float32)
+
+    def transitions(self):
+        """(2, 18, 18) log transitions: [0] the sensor may not switch on, [1] at an inrush."""
+        return gated_transitions(SHAPE, self.stay_, DEVICES.index(SENSOR),
+                                 self.switch_on_plain, self.switch_on_at_spike)
 
     def predict_details(self, recording_or_current):
         if not hasattr(self, "tree_"):
@@ -157,37 +186,66 @@ class NilmModel:
         if current.ndim != 1:
             raise ValueError(f"expected a 1-D series of max current, got shape {current.shape}")
         if current.size == 0:
-            empty = np.zeros(0, dtype=int)
-            return Prediction(np.zeros((0, len(DEVICES)), dtype=int), 1.0, empty,
-                              np.zeros(0, dtype=np.float32))
-        X, gain = self._features(current)
-        proba = np.zeros((current.size, int(np.prod(SHAPE))), dtype=np.float32)
-        proba[:, self.tree_.classes] = self.tree_.predict_proba(X)
+            return Prediction(np.zeros((0, len(DEVICES)), dtype=int), 1.0, np.zeros(0, dtype=int),
+                              self.step_pmfs_)
+        gain = self._initial_gain(current)
+        walk_tree = not self.smooth or self.tree_weight > 0
+        proba = self.tree_proba(current, gain) if walk_tree else None
         if not self.smooth:
             joint = proba.argmax(axis=1)
+            pmfs = self.step_pmfs_
         else:
-            # Leaf shares are posteriors; divided by the priors they act as scaled likelihoods.
-            tree_term = np.log(proba + PROBA_FLOOR) - np.log(self.class_prior_).astype(np.float32)
-            transitions = sticky_transitions(SHAPE, self.stay_)
-            clean = despike(current)
-            # Refine the gain from the per-sample best joint state (a full decode costs ~2.5 s per
-            # million rows), then decode once.
-            rough = (self.tree_weight * tree_term + self._level_log_likelihood(clean / gain)).argmax(axis=1)
-            gain = self._refit_gain(clean, rough, gain)
-            emission = self.tree_weight * tree_term + self._level_log_likelihood(clean / gain)
-            joint = viterbi(emission, transitions)
+            tree_term = self._tree_term(proba) if walk_tree else np.float32(0.0)
+            bins, gate = observed_bins(current), switch_on_gate(current)
+            transitions = self.transitions()
+            pmfs, gain = self._adapt(bins, gate, gain, transitions, tree_term)
+            emission = log_emission_table(joint_step_pmf(pmfs), gain)[bins] + tree_term
+            joint = viterbi(emission, transitions, chunk=DECODE_CHUNK, margin=DECODE_MARGIN, which=gate)
         states = np.column_stack(np.unravel_index(joint, SHAPE)).astype(int)
-        return Prediction(states, gain, joint, proba[np.arange(joint.size), joint])
+        return Prediction(states, gain, joint, pmfs)
 
-    def _level_log_likelihood(self, current):
-        """log P(gain-corrected current | joint state), from the synthetic training data's histograms."""
-        return self.level_log_likelihood_[_level_bin(current)]
+    def _adapt(self, bins, gate, gain, transitions, tree_term):
+        """EM on (a sample of) the series: posteriors of the joint states -> the gain and the
+        devices' step distributions that explain this series best, near the trained ones.
 
-    def _refit_gain(self, current, joint, gain):
-        """Median ratio of observed to expected current where the decoded load is substantial."""
-        expected = joint_levels(self.state_levels_)[joint]
-        loaded = expected > GAIN_MIN_LOAD_MA
-        return float(np.median(current[loaded] / expected[loaded])) if loaded.sum() > 10 else gain
+        A gain ~10 % off can swap the screens (screen 2's ON x 1.1 ~ screen 1's ON), a local
+        optimum EM does not leave; so one round starts from every gain in START_GAINS, and the
+        start whose second round scores the highest likelihood goes on."""
+        prior = smooth_pmfs(self.step_pmfs_, self.pmf_smoothing)
+        rows = adapt_rows(bins.size)
+        series = (bins[rows], gate[rows], tree_term[rows] if np.ndim(tree_term) else tree_term, transitions)
+        pmfs = prior
+        if self.adapt_iterations < 2:
+            for _ in range(self.adapt_iterations):
+                pmfs, gain, _ = self._em_rounds([(pmfs, gain)], series, prior)[0]
+            return pmfs, gain
+        first = {}
+        starts = [(prior, g) for g in np.unique(np.r_[gain, START_GAINS])]
+        for pmfs, new_gain, _ in self._em_rounds(starts, series, prior):
+            first.setdefault(new_gain, pmfs)
+        second = self._em_rounds([(p, g) for g, p in first.items()], series, prior)
+        pmfs, gain, _ = max(second, key=lambda r: r[2])
+        for _ in range(self.adapt_iterations - 2):
+            pmfs, gain, _ = self._em_rounds([(pmfs, gain)], series, prior)[0]
+        return pmfs, gain
+
+    def _em_rounds(self, params, series, prior):
+        """One EM round from each (pmfs, gain) -> [(pmfs, gain, log-likelihood before the
+        round)]. The candidates are decoded side by side, as one long series: one pass of the
+        Python loop for all of them."""
+        bins, gate, tree_term, transitions = series
+        joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
+        emission = np.concatenate([log_emission_table(jp, g)[bins] + tree_term
+                                   for jp, (_, g) in zip(joint_pmfs, params)])
+        weights, log_norm = posterior(emission, transitions, which=np.tile(gate, len(params)))
+        out = []
+        for i, ((pmfs, _), joint_pmf) in enumerate(zip(params, joint_pmfs)):
+            part = slice(i * bins.size, (i + 1) * bins.size)
+            counts = state_histogram(bins, weights[part])
+            gain = fit_gain(counts, joint_pmf)
+            out.append((adapt_pmfs(counts, pmfs, gain, prior, self.adapt_strength), gain,
+                        float(log_norm[part].sum(dtype=np.float64))))
+        return out
 
     def predict(self, recording_or_current):
         return self.predict_details(recording_or_current).states
@@ -206,28 +264,28 @@ class NilmModel:
                        if not k.endswith("_")},
         }
         arrays = self.tree_.to_arrays()
-        arrays.update(class_prior=self.class_prior_, stay=self.stay_,
-                      level_log_likelihood=self.level_log_likelihood_)
+        arrays.update(class_prior=self.class_prior_, stay=self.stay_, step_pmfs=self.step_pmfs_)
         for i, d in enumerate(DEVICES):
             arrays[f"levels_{i}"] = self.state_levels_[d]
             arrays[f"spreads_{i}"] = self.state_spreads_[d]
         np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def _level_bin(current):
-    return np.clip((np.asarray(current) / LEVEL_BIN_MA).astype(np.int64), 0, LEVEL_BINS - 1)
+def switch_on_gate(current):
+    """1 where the sensor may switch on (the step into an inrush sample or the one after), else 0."""
+    spikes = inrush_samples(current)
+    gate = spikes.copy()
+    gate[1:] |= spikes[:-1]
+    return gate.astype(np.intp)
 
 
-def level_histograms(current, joint):
-    """log P(bin | joint state), (LEVEL_BINS, n_joint) float32: counts blurred over neighbouring
-    bins (the gain estimate wobbles) with a floor, so unseen bins stay possible."""
-    n_joint = int(np.prod(SHAPE))
-    counts = np.zeros((LEVEL_BINS, n_joint))
-    np.add.at(counts, (_level_bin(current), joint), 1.0)
-    kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0])
-    counts = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, counts)
-    share = counts / counts.sum(axis=0, keepdims=True).clip(min=1.0)
-    return np.log(share + LEVEL_FLOOR).astype(np.float32)
+def adapt_rows(n):
+    """All rows of a short series; of a long one, ADAPT_BLOCKS evenly spread blocks: the step
+    distributions and the gain are global, a sample of the series pins them."""
+    if n <= ADAPT_BLOCKS * ADAPT_BLOCK_ROWS:
+        return np.arange(n)
+    starts = np.linspace(0, n - ADAPT_BLOCK_ROWS, ADAPT_BLOCKS).astype(np.int64)
+    return (starts[:, None] + np.arange(ADAPT_BLOCK_ROWS)).ravel()
 
 
 def _validate_recordings(recordings):
@@ -254,7 +312,7 @@ def _load(path):
     model.tree_ = TreeArrays.from_arrays(arrays)
     model.class_prior_ = arrays["class_prior"]
     model.stay_ = arrays["stay"]
-    model.level_log_likelihood_ = arrays["level_log_likelihood"]
+    model.step_pmfs_ = arrays["step_pmfs"]
     model.n_features_in_ = len(FEATURE_NAMES)
     return model
 
