@@ -8,7 +8,7 @@ import signal
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import html
 
 from readings import create_db_app, start_live_feed
 
@@ -25,7 +25,7 @@ def navbar():
                 dbc.Nav(links, navbar=True, className="ms-auto"),
             ]
         ),
-        color="dark",
+        color="primary",
         dark=True,
         className="mb-4",
     )
@@ -35,13 +35,14 @@ def layout():
     return html.Div([navbar(), dbc.Container(dash.page_container, fluid="lg", className="pb-5")])
 
 
+# Bootstrap (Bootswatch Flatly 5.3.8, MIT) is served from assets/ rather than a CDN, so the page
+# looks right offline and makes no request to another host.
 def create_app(config=None):
     server = create_db_app(config)
     app = dash.Dash(
         __name__,
         server=server,
         use_pages=True,
-        external_stylesheets=[dbc.themes.FLATLY],
         title="Wattson",
         update_title=None,  # no "Updating..." flicker in the tab title
         suppress_callback_exceptions=True,
