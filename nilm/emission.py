@@ -6,7 +6,7 @@
     log_emission_table(joint_pmf, gain) -> (N_BINS, 18): log P(observed step | joint state, gain)
     observed_bins(current) -> int steps of the despiked current
     state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
-    fit_gain(histogram, joint_pmf) -> the gain that best explains those counts
+    fit_gain(histogram, joint_pmf, centre) -> the gain that best explains those counts
     adapt_pmfs(histogram, pmfs, gain, prior, strength) -> one EM update of the step distributions
 
 The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
@@ -31,6 +31,7 @@ N_BINS = 96  # observed steps: every sum of three devices times the largest gain
 EMISSION_FLOOR = 1e-4
 # Candidate gains: wider than the training range so an odd aggregate still finds its scale.
 GAIN_GRID = np.round(np.arange(0.85, 1.25001, 0.0025), 4)
+GAIN_PRIOR_SD = 0.08
 
 
 def _steps(current):
@@ -98,9 +99,15 @@ def state_histogram(bins, weights):
     return np.stack([np.bincount(bins, weights=w, minlength=N_BINS) for w in np.asarray(weights).T], axis=1)
 
 
-def fit_gain(histogram, joint_pmf, grid=GAIN_GRID):
-    """The gain on the grid under which the counted steps are likeliest."""
-    scores = np.einsum("gbj,bj->g", _log_tables(joint_pmf, grid), histogram)
+def gain_log_prior(gain, centre=1.05):
+    """A weak normal prior (sd GAIN_PRIOR_SD) on the gain: a short or one-device series fits
+    many gains about equally, and must not land at the edge of the grid."""
+    return -0.5 * ((np.asarray(gain) - centre) / GAIN_PRIOR_SD) ** 2
+
+
+def fit_gain(histogram, joint_pmf, centre=1.05, grid=GAIN_GRID):
+    """The gain on the grid under which the counted steps are likeliest (MAP, gain_log_prior)."""
+    scores = np.einsum("gbj,bj->g", _log_tables(joint_pmf, grid), histogram) + gain_log_prior(grid, centre)
     return float(grid[int(np.argmax(scores))])
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from nilm.devices import DEVICES
-from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, joint_step_pmf, log_emission_table,
+from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, gain_log_prior, joint_step_pmf, log_emission_table,
                            observed_bins, smooth_pmfs, state_histogram, step_pmfs)
 from nilm.features import FEATURE_NAMES, build_features, inrush_samples, segment
 from nilm.smooth import gated_transitions, posterior, viterbi
@@ -230,8 +230,8 @@ class NilmModel:
         return pmfs, gain
 
     def _em_rounds(self, params, series, prior):
-        """One EM round from each (pmfs, gain) -> [(pmfs, gain, log-likelihood before the
-        round)]. The candidates are decoded side by side, as one long series: one pass of the
+        """One EM round from each (pmfs, gain) -> [(pmfs, gain, log posterior of the gain and
+        the step distributions before the round)]. The candidates are decoded side by side, as one long series: one pass of the
         Python loop for all of them."""
         bins, gate, tree_term, transitions = series
         joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
@@ -239,12 +239,12 @@ class NilmModel:
                                    for jp, (_, g) in zip(joint_pmfs, params)])
         weights, log_norm = posterior(emission, transitions, which=np.tile(gate, len(params)))
         out = []
-        for i, ((pmfs, _), joint_pmf) in enumerate(zip(params, joint_pmfs)):
+        for i, ((pmfs, gain), joint_pmf) in enumerate(zip(params, joint_pmfs)):
             part = slice(i * bins.size, (i + 1) * bins.size)
             counts = state_histogram(bins, weights[part])
-            gain = fit_gain(counts, joint_pmf)
-            out.append((adapt_pmfs(counts, pmfs, gain, prior, self.adapt_strength), gain,
-                        float(log_norm[part].sum(dtype=np.float64))))
+            score = float(log_norm[part].sum(dtype=np.float64)) + gain_log_prior(gain, self.gain_prior_)
+            new_gain = fit_gain(counts, joint_pmf, self.gain_prior_)
+            out.append((adapt_pmfs(counts, pmfs, new_gain, prior, self.adapt_strength), new_gain, score))
         return out
 
     def predict(self, recording_or_current):

@@ -75,3 +75,9 @@ def test_adapt_moves_a_shifted_level_towards_the_data_and_strength_holds_it_back
 def test_observed_bins_ignore_inrush_spikes():
     current = np.array([0, 0, 24.41, 5000.0, 24.41, 24.41, 24.41])
     assert observed_bins(current).tolist() == [0, 0, 2, 2, 2, 2, 2]
+
+
+def test_a_series_that_says_nothing_about_the_gain_gets_the_prior_centre():
+    counts = np.zeros((N_BINS, 18))
+    counts[0, 0] = 1000  # everything OFF: every gain explains it
+    assert fit_gain(counts, joint_step_pmf(PMFS), centre=1.05) == pytest.approx(1.05)
