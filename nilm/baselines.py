@@ -30,6 +30,10 @@ from nilm.states import QUANTUM_MA
 # fastest, which matches np.kron of the per-device transition matrices.
 JOINT_STATES = np.array(list(itertools.product(*(range(len(STATES[d])) for d in DEVICES))))
 
+# The oracle's hidden states: the sensor has a third value, "switching on" (see hidden_index).
+SENSOR_COLUMN = DEVICES.index("Temperature sensor")
+HIDDEN_SHAPE = tuple(len(STATES[d]) + (d == DEVICES[SENSOR_COLUMN]) for d in DEVICES)
+
 _TINY = 1e-300
 
 
@@ -201,11 +205,12 @@ class FactorialHMM:
 class Oracle:
     """Knows the generator: the same nilm.synth source, gain and dwell as the test data.
 
-    fit() draws n_rows from that generator (another seed) and counts the joint transition
-    matrix and, per joint state, the distribution of the quantised observed current (spikes
-    included, in one overflow bin); predict() decodes with those (decode="posterior" or
-    "viterbi"). With exponential stays and per-sample draws this is, up to counting noise
-    and the generator's minimum stay, the generator's own likelihood: the ceiling.
+    fit() draws n_rows from that generator (another seed) and counts the transition matrix
+    and, per hidden state, the distribution of the quantised observed current (large spikes
+    in one overflow bin); predict() decodes with those (decode="posterior" or "viterbi").
+    The hidden state is the joint state with the sensor's switch-on sample apart, where the
+    generator adds the inrush. With exponential stays and per-sample draws this is, up to
+    counting noise and the generator's minimum stay, the generator's own likelihood.
     """
 
     def __init__(self, source, gain, dwell=1.0, decode="posterior", n_rows=200_000, max_bin=64,
@@ -223,15 +228,15 @@ class Oracle:
 
         run = generate(self.source, self.n_rows, random_state=self.random_state,
                        gain=self.gain, dwell=self.dwell)
-        joint = joint_index(run.states)
-        k = len(JOINT_STATES)
+        hidden = hidden_index(run.states)
+        k = int(np.prod(HIDDEN_SHAPE))
         transitions = np.full((k, k), 0.1)
-        np.add.at(transitions, (joint[:-1], joint[1:]), 1.0)
+        np.add.at(transitions, (hidden[:-1], hidden[1:]), 1.0)
         emissions = np.full((k, self.max_bin + 1), 0.01)
-        np.add.at(emissions, (joint, self._bins(run.current)), 1.0)
+        np.add.at(emissions, (hidden, self._bins(run.current)), 1.0)
         self.log_transition_ = np.log(transitions / transitions.sum(axis=1, keepdims=True))
         self.log_emission_ = np.log(emissions / emissions.sum(axis=1, keepdims=True))
-        occupancy = np.bincount(joint, minlength=k) + 1.0
+        occupancy = np.bincount(hidden, minlength=k) + 1.0
         self.log_start_ = np.log(occupancy / occupancy.sum())
         return self
 
@@ -241,9 +246,20 @@ class Oracle:
     def predict(self, current):
         _check_fitted(self, "log_emission_")
         log_emission = self.log_emission_[:, self._bins(_as_current(current))].T
-        if self.decode == "posterior":
-            return JOINT_STATES[posterior_decode(log_emission, self.log_transition_, self.log_start_)]
-        return JOINT_STATES[viterbi_with_start(log_emission, self.log_transition_, self.log_start_)]
+        decode = posterior_decode if self.decode == "posterior" else viterbi_with_start
+        hidden = np.column_stack(np.unravel_index(
+            decode(log_emission, self.log_transition_, self.log_start_), HIDDEN_SHAPE))
+        hidden[:, SENSOR_COLUMN] = np.minimum(hidden[:, SENSOR_COLUMN], 1)
+        return hidden
+
+
+def hidden_index(states):
+    """The oracle's hidden state: the joint state with the sensor's switch-on sample told
+    apart from the rest of its ON stay, since the generator puts the inrush spike there."""
+    hidden = np.array(states, dtype=np.intp)
+    switch_on = np.flatnonzero(np.diff(hidden[:, SENSOR_COLUMN]) > 0) + 1
+    hidden[switch_on, SENSOR_COLUMN] = 2
+    return np.ravel_multi_index(hidden.T, HIDDEN_SHAPE)
 
 
 def joint_index(states):
