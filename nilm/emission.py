@@ -116,23 +116,23 @@ def adapt_pmfs(histogram, pmfs, gain, prior, strength):
 
     For each joint state and observed step, the three devices' draws are shared out in
     proportion to how likely each combination of draws is to give that step; the expected
-    counts plus `strength` samples of the prior give the new distributions (MAP).
+    counts plus `strength` samples of the prior give the new distributions (MAP). Only steps
+    the prior allows can gain mass, so the sums run over the prior's support alone.
     """
-    n = N_STEPS
-    sums = np.add.outer(np.add.outer(np.arange(n), np.arange(n)), np.arange(n))
-    observed = _scaled_bins(gain, sums.max() + 1)[sums]
+    support = [[np.flatnonzero(prior[d, k]) for k in range(prior.shape[1])] for d in range(len(SHAPE))]
     counts = np.zeros_like(pmfs)
     for j in range(N_JOINT):
         if not histogram[:, j].any():
             continue
-        a, b, c = np.unravel_index(j, SHAPE)
-        draws = pmfs[0, a][:, None, None] * pmfs[1, b][None, :, None] * pmfs[2, c][None, None, :]
+        states = np.unravel_index(j, SHAPE)
+        steps = [support[d][k] for d, k in enumerate(states)]
+        draws = np.einsum("i,j,k->ijk", *[pmfs[d, k, s] for d, (k, s) in enumerate(zip(states, steps))])
+        observed = _scaled_bins(gain, 3 * N_STEPS)[np.add.outer(np.add.outer(steps[0], steps[1]), steps[2])]
         p_bin = np.bincount(observed.ravel(), weights=draws.ravel(), minlength=N_BINS)
         per_draw = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 0)
         share = draws * per_draw[observed]
-        counts[0, a] += share.sum(axis=(1, 2))
-        counts[1, b] += share.sum(axis=(0, 2))
-        counts[2, c] += share.sum(axis=(0, 1))
+        for d, (k, s) in enumerate(zip(states, steps)):
+            counts[d, k, s] += share.sum(axis=tuple(a for a in range(3) if a != d))
     updated = counts + strength * prior
     total = updated.sum(axis=-1, keepdims=True)
     return np.divide(updated, total, out=prior.copy(), where=total > 0)

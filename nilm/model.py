@@ -54,6 +54,9 @@ ADAPT_BLOCK_ROWS = 2000
 # chunk that starts blind could switch it on at its first row. Long chunks cost little (few steps).
 DECODE_CHUNK = 8192
 DECODE_MARGIN = 1024
+# EM's posteriors need only be good on average: short chunks (fewer Python steps) do.
+EM_CHUNK = 256
+EM_MARGIN = 64
 # EM starts from each of these gains too (and from the segment-level estimate).
 START_GAINS = np.round(np.arange(0.90, 1.2001, 0.05), 2)
 
@@ -250,7 +253,8 @@ class NilmModel:
         joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
         emission = np.concatenate([log_emission_table(jp, g)[bins] + tree_term
                                    for jp, (_, g) in zip(joint_pmfs, params)])
-        weights, log_norm = posterior(emission, transitions, which=np.tile(gate, len(params)))
+        weights, log_norm = posterior(emission, transitions, chunk=EM_CHUNK, margin=EM_MARGIN,
+                                      which=np.tile(gate, len(params)))
         out = []
         for i, ((pmfs, gain), joint_pmf) in enumerate(zip(params, joint_pmfs)):
             part = slice(i * bins.size, (i + 1) * bins.size)
