@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from nilm.devices import DEVICES
-from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, gain_log_prior, joint_step_pmf, log_emission_table,
-                           observed_bins, smooth_pmfs, state_histogram, step_pmfs)
+from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, gain_log_prior, joint_step_pmf,
+                           log_emission_table, observed_bins, smooth_pmfs, state_histogram, step_pmfs)
 from nilm.features import FEATURE_NAMES, build_features, inrush_samples, segment
 from nilm.smooth import gated_transitions, posterior, viterbi
 from nilm.states import despike, max_current_of
@@ -247,8 +247,8 @@ class NilmModel:
 
     def _em_rounds(self, params, series, prior):
         """One EM round from each (pmfs, gain) -> [(pmfs, gain, log posterior of the gain and
-        the step distributions before the round)]. The candidates are decoded side by side, as one long series: one pass of the
-        Python loop for all of them."""
+        the step distributions before the round)]. The candidates are decoded side by side as
+        one long series: one pass of the Python loop for all of them."""
         bins, gate, tree_term, transitions = series
         joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
         emission = np.concatenate([log_emission_table(jp, g)[bins] + tree_term

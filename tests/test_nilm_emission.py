@@ -15,7 +15,8 @@ def pmfs_of(steps):
     return step_pmfs(pools)
 
 
-PMFS = pmfs_of({(0, 1): [3, 3, 3, 2], (0, 2): [17] * 5, (1, 1): [2, 3], (1, 2): [15, 16], (2, 1): [1, 2, 2, 2]})
+PMFS = pmfs_of({(0, 1): [3, 3, 3, 2], (0, 2): [17] * 5, (1, 1): [2, 3], (1, 2): [15, 16],
+                (2, 1): [1, 2, 2, 2]})
 
 
 def test_step_pmfs_are_distributions_over_the_recorded_steps():

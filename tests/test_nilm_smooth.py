@@ -20,15 +20,15 @@ def brute_force(log_emission, log_transitions, which):
     n, k = log_emission.shape
     scores = {}
     for path in itertools.product(range(k), repeat=n):
-        s = log_emission[0, path[0]] + sum(log_transitions[which[t], path[t - 1], path[t]] + log_emission[t, path[t]]
-                                           for t in range(1, n))
-        scores[path] = s
+        scores[path] = log_emission[0, path[0]] + sum(
+            log_transitions[which[t], path[t - 1], path[t]] + log_emission[t, path[t]] for t in range(1, n))
     best = max(scores, key=scores.get)
     weights = np.exp(np.array(list(scores.values())) - max(scores.values()))
     post = np.zeros((n, k))
     for w, path in zip(weights, scores):
         post[np.arange(n), path] += w
-    return np.array(best), post / post.sum(axis=1, keepdims=True), np.log(weights.sum()) + max(scores.values())
+    log_likelihood = np.log(weights.sum()) + max(scores.values())
+    return np.array(best), post / post.sum(axis=1, keepdims=True), log_likelihood
 
 
 def test_gated_transitions_ban_the_switch_on_except_where_allowed():
@@ -38,7 +38,8 @@ def test_gated_transitions_ban_the_switch_on_except_where_allowed():
     assert plain[off, on] == 0 and gated[off, on] == pytest.approx(0.9 * 0.9 * 0.8)
     # Switching off and every screen move are as in the plain sticky matrix.
     sticky = np.exp(sticky_transitions(SHAPE, STAY))
-    assert plain[on, off] == pytest.approx(sticky[on, off]) and gated[on, off] == pytest.approx(sticky[on, off])
+    assert plain[on, off] == pytest.approx(sticky[on, off])
+    assert gated[on, off] == pytest.approx(sticky[on, off])
 
 
 def test_viterbi_and_posterior_match_brute_force_with_gates():
@@ -75,8 +76,8 @@ def test_a_banned_switch_on_never_happens_however_strong_the_evidence():
 def test_chunked_decoding_agrees_with_one_exact_pass_on_sticky_data():
     rng = np.random.default_rng(2)
     truth = np.repeat(rng.integers(18, size=40), 50)
-    log_emission = np.where(np.eye(18, dtype=bool)[truth], 0.0, -1.5) + rng.normal(0, 1.0, (truth.size, 18))
-    log_emission = log_emission.astype(np.float32)
+    noise = rng.normal(0, 1.0, (truth.size, 18))
+    log_emission = (np.where(np.eye(18, dtype=bool)[truth], 0.0, -1.5) + noise).astype(np.float32)
     stack = sticky_transitions(SHAPE, (0.99, 0.99, 0.99))
     exact = viterbi(log_emission, stack, chunk=truth.size, margin=0)
     chunked = viterbi(log_emission, stack, chunk=256, margin=128)
