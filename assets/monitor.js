@@ -14,7 +14,9 @@
   const OFFLINE_AFTER = 3;  // failed attempts before the badge says offline (retries continue)
   const MAX_FRONT_DELETES = 20;  // beyond this a full reassignment is cheaper than many deletes
 
-  const connection = {attempt: 0, timer: null, serial: 0};
+  // `applied`: the newest change id `advance` has put in the store, so a server snapshot that
+  // lands later and older (a user's refresh racing a push) can be told and caught up.
+  const connection = {attempt: 0, timer: null, serial: 0, applied: 0};
 
   const html = (type, children, props) => ({
     type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
@@ -109,6 +111,10 @@
       y: (p) => inUnit(p.temperature_c, unit),
       customdata: (p) => p.id,
     };
+    const empty = after.length === 0;  // see readings.figures.live_figure
+    patch.assign(["layout", "annotations", 0, "visible"], empty);
+    patch.assign(["layout", "xaxis", "visible"], !empty);
+    patch.assign(["layout", "yaxis", "visible"], !empty);
     const head = droppedHead(before, after);
     if (head < 0 || head > MAX_FRONT_DELETES) {
       Object.keys(columns).forEach((k) => patch.assign(["data", 0, k], after.map(columns[k])));
@@ -128,6 +134,7 @@
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     // The serial makes each URL new: the component only reconnects when its url changes.
     connection.serial += 1;
+    connection.applied = since;
     return scheme + window.location.host + "/ws/readings?since=" + since + "&n=" + connection.serial;
   }
 
@@ -186,6 +193,7 @@
       advance: function (_message, _tick, data, unit) {
         if (!data) return [noUpdate(), noUpdate()];
         const {changes, last} = drain(data.last);
+        connection.applied = last;
         const next = step(data, changes, Date.now());
         next.last = last;
         const pointsChanged = next.points !== data.points;
@@ -193,6 +201,12 @@
           return [noUpdate(), noUpdate()];
         }
         return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
+      },
+
+      // A snapshot older than what was already applied: the socket will not send those changes
+      // again, so replay them from the log.
+      resync: function (data) {
+        if (data && data.last < connection.applied) reconnect(data.last);
       },
 
       render: function (data, unit) {

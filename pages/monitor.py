@@ -158,6 +158,12 @@ clientside_callback(
 )
 
 clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="resync"),
+    Input("monitor-data", "data"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
     ClientsideFunction(namespace="monitor", function_name="render"),
     Output("monitor-sensor-name", "children"),
     Output("latest-temperature", "children"),

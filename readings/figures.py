@@ -1,8 +1,8 @@
 """Plotly figures for the monitor page: plain functions of reading dicts, no Dash.
 
-The browser extends the figure built here as readings arrive (assets/monitor.js), so the trace
-layout is a contract: one trace, x = taken_at text, y = temperature in the display unit,
-customdata = reading id.
+The browser extends the figure built here as readings arrive (assets/monitor.js), so its shape
+is a contract: one trace, x = taken_at text, y = temperature in the display unit, customdata =
+reading id; one annotation (the empty-window note) and the axes' `visible` flags.
 """
 import plotly.graph_objects as go
 
@@ -40,6 +40,7 @@ def live_figure(points, unit="C", revision=None):
         hovertemplate=f"%{{x|%H:%M:%S}} UTC<br><b>%{{y:.1f}} {symbol}</b><extra></extra>",
         name="temperature",
     )
+    empty = not points
     figure = go.Figure(trace)
     figure.update_layout(
         template="plotly_white",
@@ -47,7 +48,14 @@ def live_figure(points, unit="C", revision=None):
         height=380,
         showlegend=False,
         uirevision=revision,
-        xaxis={"title": {"text": "time (UTC)"}, "type": "date"},
-        yaxis={"title": {"text": symbol}},
+        # Without points the axes would show an arbitrary year: a note instead. The browser
+        # flips these three `visible` flags as points come and go.
+        xaxis={"title": {"text": "time (UTC)"}, "type": "date", "visible": not empty},
+        yaxis={"title": {"text": symbol}, "visible": not empty},
+        annotations=[{
+            "text": "No readings in this window yet",
+            "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+            "font": {"size": 16, "color": "#6c757d"}, "visible": empty,
+        }],
     )
     return figure

@@ -61,3 +61,12 @@ def test_live_figure_serialises_arrays_as_plain_lists():
     data = json.loads(plotly.io.to_json(live_figure(POINTS)))["data"][0]
     assert data["y"] == [20.0, 21.5, -40.0]
     assert data["customdata"] == [7, 9, 8]
+
+
+def test_empty_window_shows_a_note_instead_of_axes():
+    empty = live_figure([])
+    assert empty.layout.annotations[0].visible is True
+    assert empty.layout.xaxis.visible is False and empty.layout.yaxis.visible is False
+    full = live_figure(POINTS)
+    assert full.layout.annotations[0].visible is False
+    assert full.layout.xaxis.visible is True and full.layout.yaxis.visible is True

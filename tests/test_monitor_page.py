@@ -13,12 +13,12 @@ from readings.feed import Relay, last_change_id
 from readings.store import write_reading
 from tests.conftest import wait_until
 
-NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 
 def open_monitor(dash_duo, url):
     dash_duo.server_url = url
     dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    dash_duo.wait_for_element("#monitor-graph .js-plotly-plot")  # plotly.js loads lazily
 
 
 def latest_text(dash_duo):
@@ -41,9 +41,11 @@ def chart_ids(dash_duo):
     )
 
 
-def insert_now(db_exec, temperature_c, sensor="sensor-1"):
-    db_exec(f"INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES (?, {NOW}, ?)",
-            (sensor, temperature_c))
+def insert_now(db_exec, temperature_c, sensor="sensor-1", seconds_ago=0):
+    """Insert a reading by hand, taken `seconds_ago`, in SQLite's own timestamp format."""
+    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES "
+            "(?, strftime('%Y-%m-%d %H:%M:%f', 'now', ?), ?)",
+            (sensor, f"-{seconds_ago} seconds", temperature_c))
     return db_exec("SELECT max(id) FROM readings")[0][0]
 
 
@@ -67,7 +69,8 @@ def test_reading_written_by_the_worker_appears(dash_duo, web_server, celery_work
 
 
 def test_insert_update_delete_by_raw_sql_appear(dash_duo, web_server, db_exec):
-    earlier = insert_now(db_exec, 19.0)
+    # Seconds old: the hand-written row below gets CURRENT_TIMESTAMP, whole seconds only.
+    earlier = insert_now(db_exec, 19.0, seconds_ago=5)
     open_monitor(dash_duo, web_server.url)
     dash_duo.wait_for_text_to_equal("#latest-temperature", "19.0 °C")
 
@@ -89,6 +92,30 @@ def test_insert_update_delete_by_raw_sql_appear(dash_duo, web_server, db_exec):
     wait_for(lambda: chart_ids(dash_duo) == [earlier], "deleted point gone")
 
 
+def test_push_racing_a_users_refresh_is_not_lost(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 20.0, seconds_ago=5)
+    open_monitor(dash_duo, web_server.url)
+    for value, window in ((21.0, "24 h"), (22.0, "15 min"), (23.0, "1 h"), (24.0, "24 h")):
+        dash_duo.driver.find_element(
+            "xpath", f"//*[@id='monitor-window']//label[text()='{window}']").click()
+        insert_now(db_exec, value)  # while the server renders the new window
+        dash_duo.wait_for_text_to_equal("#latest-temperature", f"{value:.1f} °C", timeout=4)
+
+
+def test_empty_page_fills_in_with_the_first_reading(dash_duo, web_server, db_exec):
+    open_monitor(dash_duo, web_server.url)
+    layout = lambda: dash_duo.driver.execute_script(
+        "const l = document.querySelector('#monitor-graph .js-plotly-plot').layout;"
+        "return [l.annotations[0].visible, l.xaxis.visible];")
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "—")
+    wait_for(lambda: layout() == [True, False], "the empty-window note")
+
+    first = insert_now(db_exec, 20.5)
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.5 °C", timeout=5)
+    wait_for(lambda: layout() == [False, True], "the chart to show its axes")
+    assert chart_ids(dash_duo) == [first]
+
+
 def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_exec):
     insert_now(db_exec, 20.0)
     open_monitor(dash_duo, web_server.url)
@@ -101,6 +128,15 @@ def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_ex
     y = dash_duo.driver.execute_script(
         "return document.querySelector('#monitor-graph .js-plotly-plot').data[0].y")
     assert [round(v, 1) for v in y] == [68.0, 77.0]
+
+
+def test_age_of_the_latest_reading_counts_up_in_the_browser(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 20.0, seconds_ago=30)
+    open_monitor(dash_duo, web_server.url)
+    seconds = lambda: int(re.fullmatch(r"(\d+) s ago", dash_duo.find_element("#monitor-age").text)[1])
+    wait_for(lambda: 29 <= seconds() <= 40, "the age in seconds")
+    before = seconds()
+    wait_for(lambda: seconds() >= before + 2, "the age to count up", timeout=5)
 
 
 def test_sensor_selector_shows_only_with_several_sensors(dash_duo, web_server, db_exec):
@@ -123,9 +159,7 @@ def test_sensor_selector_shows_only_with_several_sensors(dash_duo, web_server, d
 
 
 def test_points_leave_the_chart_as_they_leave_the_window(dash_duo, web_server, db_exec):
-    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES "
-            "('sensor-1', strftime('%Y-%m-%d %H:%M:%f', 'now', '-896 seconds'), 17.0)")
-    old = db_exec("SELECT max(id) FROM readings")[0][0]
+    old = insert_now(db_exec, 17.0, seconds_ago=896)
     fresh = insert_now(db_exec, 21.0)
     open_monitor(dash_duo, web_server.url)
     dash_duo.driver.find_element("xpath", "//*[@id='monitor-window']//label[text()='15 min']").click()
