@@ -40,7 +40,7 @@ def test_report_shows_every_part_the_issue_asks_for(html_text):
         assert f"{device}: levels and mixture" in html_text
     assert "Quantisation." in html_text and "12.21 mA" in html_text
     assert "Inrush spikes." in html_text and "5054" in html_text  # the sensor's switch-on
-    assert "GMM + decision tree" in html_text and "Oracle" in html_text
+    assert "NilmModel: GMM states" in html_text and "Oracle" in html_text
 
 
 def test_report_cli_fails_cleanly_on_a_missing_data_directory(tmp_path):

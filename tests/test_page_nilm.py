@@ -87,7 +87,7 @@ def test_upload_shows_the_analysis_and_downloads_the_cli_labels(dash_duo, web_se
     summary = summary_text(dash_duo)
     assert f"{rows:,}" in summary and "1.07 s" in summary and "x the sum of the state levels" in summary
     assert "PC screen1" in dash_duo.find_element("#nilm-aggregate").text
-    assert "GMM + decision tree" in dash_duo.find_element("#nilm-evaluation-table").text
+    assert "NilmModel: GMM states" in dash_duo.find_element("#nilm-evaluation-table").text
 
     dash_duo.find_element("#nilm-download-button").click()
     name = main_file.name.replace(".csv", "_labelled.csv")
