@@ -15,6 +15,9 @@ STATES = {
     "Temperature sensor": ("OFF", "ON"),
 }
 
+# Number of states per device, in DEVICES order: the shape of the joint state space (3, 3, 2).
+SHAPE = tuple(len(STATES[device]) for device in DEVICES)
+
 # Single-device recordings, found by file-name suffix in the data directory.
 RECORDING_GLOBS = {
     "PC screen1": "*_screen1.csv",

@@ -19,10 +19,9 @@ the training distributions by `strength` pseudo-samples, so a shifted level is a
 """
 import numpy as np
 
-from nilm.devices import DEVICES, STATES
+from nilm.devices import SHAPE
 from nilm.states import QUANTUM_MA, despike
 
-SHAPE = tuple(len(STATES[d]) for d in DEVICES)  # (3, 3, 2)
 N_JOINT = int(np.prod(SHAPE))
 N_STEPS = 32  # per device: the screens' ON is ~17 steps, the sensor's ON 1-5
 N_BINS = 96  # observed steps: every sum of three devices times the largest gain

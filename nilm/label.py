@@ -29,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nilm.devices import DEVICES, STATES
+from nilm.devices import DEVICES, SHAPE, STATES
 from nilm.io import InputError, read_recording
 
 HEADER = ",".join(["timestamp", "Maximum current", "Effective current"]
                   + [f"{device} state" for device in DEVICES])
-SHAPE = tuple(len(STATES[device]) for device in DEVICES)
 # ",OFF,IDLE,ON"-style row endings for every joint state, indexed like np.ravel_multi_index(SHAPE).
 SUFFIXES = ["," + ",".join(names)
             for names in product(*[STATES[device] for device in DEVICES])]
