@@ -53,6 +53,14 @@
     return Math.floor(s / 86400) + " days ago";
   }
 
+  function describeRange(points, unit) {
+    if (!points.length) return "no readings";
+    const values = points.map((p) => p.temperature_c);
+    const count = points.length === 1 ? "1 reading" : points.length + " readings";
+    return formatTemperature(Math.min(...values), unit) + " to "
+      + formatTemperature(Math.max(...values), unit) + " · " + count;
+  }
+
   function plotlyTime(takenAt) {  // same rule as readings.figures.plotly_time
     return takenAt.replace("Z", "").replace("T", " ");
   }
@@ -222,6 +230,7 @@
           latest ? formatTemperature(latest.temperature_c, unit) : "—",
           recent.length > 1 ? formatDelta(recent[1].temperature_c, latest.temperature_c, unit) : "",
           latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
+          describeRange((data && data.points) || [], unit),
           rows,
         ];
       },

@@ -80,6 +80,7 @@ def test_insert_update_delete_by_raw_sql_appear(dash_duo, web_server, db_exec):
     dash_duo.wait_for_text_to_equal("#latest-temperature", "23.4 °C", timeout=5)
     wait_for(lambda: table_rows(dash_duo).get(added, (None, None))[1] == "23.4 °C", "inserted row")
     dash_duo.wait_for_contains_text("#monitor-delta", "+4.4 °C")
+    dash_duo.wait_for_text_to_equal("#monitor-range", "19.0 °C to 23.4 °C · 2 readings")
     assert chart_ids(dash_duo) == [earlier, added]
 
     db_exec("UPDATE readings SET temperature_c = 24.6 WHERE id = ?", (added,))
