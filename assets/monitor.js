@@ -197,72 +197,72 @@
   // Add to the renderer's object, never replace it: it holds set_props and Patch.
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.monitor = {
-      // A frame or a clock tick: fold changes into the store, patch the chart.
-      advance: function (_message, _tick, data, unit) {
-        if (!data) return [noUpdate(), noUpdate()];
-        const {changes, last} = drain(data.last);
-        connection.applied = last;
-        const next = step(data, changes, Date.now());
-        next.last = last;
-        const pointsChanged = next.points !== data.points;
-        if (!pointsChanged && next.recent === data.recent && last === data.last) {
-          return [noUpdate(), noUpdate()];
-        }
-        return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
-      },
+    // A frame or a clock tick: fold changes into the store, patch the chart.
+    advance: function (_message, _tick, data, unit) {
+      if (!data) return [noUpdate(), noUpdate()];
+      const {changes, last} = drain(data.last);
+      connection.applied = last;
+      const next = step(data, changes, Date.now());
+      next.last = last;
+      const pointsChanged = next.points !== data.points;
+      if (!pointsChanged && next.recent === data.recent && last === data.last) {
+        return [noUpdate(), noUpdate()];
+      }
+      return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
+    },
 
-      // A snapshot older than what was already applied: the socket will not send those changes
-      // again, so replay them from the log.
-      resync: function (data) {
-        if (data && data.last < connection.applied) reconnect(data.last);
-      },
+    // A snapshot older than what was already applied: the socket will not send those changes
+    // again, so replay them from the log.
+    resync: function (data) {
+      if (data && data.last < connection.applied) reconnect(data.last);
+    },
 
-      render: function (data, unit) {
-        const recent = (data && data.recent) || [];
-        const latest = recent[0];
-        const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
-          html("Td", plotlyTime(r.taken_at).slice(0, 19)),
-          html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"}),
-          html("Td", String(r.id), {className: "text-end text-muted"}),
-        ]));
-        return [
-          (data && data.sensor) || "no sensor",
-          latest ? formatTemperature(latest.temperature_c, unit) : "—",
-          recent.length > 1 ? formatDelta(recent[1].temperature_c, latest.temperature_c, unit) : "",
-          latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
-          describeRange((data && data.points) || [], unit),
-          rows,
-        ];
-      },
+    render: function (data, unit) {
+      const recent = (data && data.recent) || [];
+      const latest = recent[0];
+      const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
+        html("Td", plotlyTime(r.taken_at).slice(0, 19)),
+        html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"}),
+        html("Td", String(r.id), {className: "text-end text-muted"}),
+      ]));
+      return [
+        (data && data.sensor) || "no sensor",
+        latest ? formatTemperature(latest.temperature_c, unit) : "—",
+        recent.length > 1 ? formatDelta(recent[1].temperature_c, latest.temperature_c, unit) : "",
+        latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
+        describeRange((data && data.points) || [], unit),
+        rows,
+      ];
+    },
 
-      showAge: function (_tick, data) {
-        const latest = data && data.recent && data.recent[0];
-        return latest ? formatAge(Date.now() - millis(latest)) : "";
-      },
+    showAge: function (_tick, data) {
+      const latest = data && data.recent && data.recent[0];
+      return latest ? formatAge(Date.now() - millis(latest)) : "";
+    },
 
-      // Badge and backoff from the socket's readyState; the first call opens the socket.
-      watchSocket: function (state, data) {
-        const since = data ? data.last : 0;
-        if (!state) {
-          return [socketUrl(since), "connecting", "secondary"];
-        }
-        if (state.readyState === WebSocket.OPEN) {
-          connection.attempt = 0;
-          return [noUpdate(), "live", "success"];
-        }
-        if (state.readyState !== WebSocket.CLOSED || connection.timer) {
-          return [noUpdate(), noUpdate(), noUpdate()];
-        }
-        const delay = Math.min(BACKOFF_FIRST_MS * 2 ** connection.attempt, BACKOFF_MAX_MS);
-        connection.attempt += 1;
-        connection.timer = setTimeout(() => {
-          connection.timer = null;
-          reconnect(since);
-        }, delay);
-        return connection.attempt > OFFLINE_AFTER
-          ? [noUpdate(), "offline", "danger"]
-          : [noUpdate(), "reconnecting", "warning"];
-      },
+    // Badge and backoff from the socket's readyState; the first call opens the socket.
+    watchSocket: function (state, data) {
+      const since = data ? data.last : 0;
+      if (!state) {
+        return [socketUrl(since), "connecting", "secondary"];
+      }
+      if (state.readyState === WebSocket.OPEN) {
+        connection.attempt = 0;
+        return [noUpdate(), "live", "success"];
+      }
+      if (state.readyState !== WebSocket.CLOSED || connection.timer) {
+        return [noUpdate(), noUpdate(), noUpdate()];
+      }
+      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** connection.attempt, BACKOFF_MAX_MS);
+      connection.attempt += 1;
+      connection.timer = setTimeout(() => {
+        connection.timer = null;
+        reconnect(since);
+      }, delay);
+      return connection.attempt > OFFLINE_AFTER
+        ? [noUpdate(), "offline", "danger"]
+        : [noUpdate(), "reconnecting", "warning"];
+    },
   };
 
   // The clock: only while the monitor page is on screen.
