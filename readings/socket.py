@@ -1,5 +1,4 @@
 """/ws/readings: replay what a client missed since its last id, then push every change live."""
-import json
 import logging
 from urllib.parse import urlsplit
 
@@ -11,6 +10,8 @@ from .models import db
 
 PATH = "/ws/readings"
 HEARTBEAT_S = 15.0
+# How often a socket thread looks for a closed peer or a client message (the hub does the sending).
+CHECK_S = 1.0
 log = logging.getLogger(__name__)
 sock = Sock()
 
@@ -42,37 +43,32 @@ def parse_since(value):
         return None
 
 
-def frame(prev, changes):
-    last = changes[-1]["id"] if changes else prev
-    return json.dumps({"prev": prev, "last": last, "changes": changes})
-
-
 @sock.route(PATH)
 def readings_socket(ws):
     hub = current_app.extensions["readings_hub"]
-    client = hub.connect()  # before reading the log, so nothing falls between replay and live
+    since = parse_since(request.args.get("since"))
+    # Registered before reading the log, so nothing falls between the replay and live news.
+    client = hub.connect(ws, last_change_id() if since is None else since)
     try:
-        since = parse_since(request.args.get("since"))
-        sent = last_change_id() if since is None else since
-        sent = _replay(ws, sent)
+        _replay(client)
+        client.go_live()
         db.session.remove()
-        while ws.connected and not client.dropped.is_set():
-            fresh = [c for c in client.take(timeout=HEARTBEAT_S) if c["id"] > sent]
-            ws.send(frame(sent, fresh))
-            sent = fresh[-1]["id"] if fresh else sent
+        idle_s = 0.0
+        while ws.connected and not client.closed.wait(CHECK_S):
+            idle_s += CHECK_S
+            if idle_s >= HEARTBEAT_S:
+                client.heartbeat()
+                idle_s = 0.0
             _ignore_client_messages(ws)
     finally:
+        client.close()
         hub.disconnect(client)
         db.session.remove()
 
 
-def _replay(ws, sent):
-    while True:
-        changes = changes_since(sent)
-        if not changes:
-            return sent
-        ws.send(frame(sent, changes))
-        sent = changes[-1]["id"]
+def _replay(client):
+    while not client.closed.is_set() and (changes := changes_since(client.sent)):
+        client.replay(changes)
 
 
 def _ignore_client_messages(ws):

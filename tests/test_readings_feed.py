@@ -1,4 +1,5 @@
 import json
+import socket
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -94,21 +95,63 @@ def test_relay_keeps_its_cursor_when_redis_is_down(db_app):
     assert relay.cursor == 0  # it will publish this change once Redis is back
 
 
+class RecordingSocket:
+    """What a client's WebSocket was sent; `sock` is one end of a real socket pair."""
+
+    def __init__(self):
+        self.sock, self.peer = socket.socketpair()
+        self.frames = []
+
+    def send(self, text):
+        self.frames.append(json.loads(text))
+
+
 def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
     hub = Hub(db_app, redis_server.url)
-    client = hub.connect()
+    ws = RecordingSocket()
+    hub.connect(ws, 0).go_live()
     for value in (20.0, 21.0, 22.0):
         store.write_reading("s", value)
-    db.session.commit()
     hub.receive(json.dumps({"id": 3}))  # news of 3 only: 1 and 2 come from the log
     hub.receive(json.dumps({"id": 2}))  # a late duplicate
     hub.receive(b"not json")            # ignored, logged
-    assert [c["id"] for c in client.take(timeout=1)] == [1, 2, 3]
-    assert client.take(timeout=0.1) == []
+    assert [[c["id"] for c in f["changes"]] for f in ws.frames] == [[1, 2, 3]]
+    assert ws.frames[0]["prev"] == 0 and ws.frames[0]["last"] == 3
 
 
-def test_hub_drop_all_wakes_and_marks_clients(db_app, redis_server):
+def test_client_keeps_news_while_replaying_and_sends_each_change_once(db_app, redis_server):
     hub = Hub(db_app, redis_server.url)
-    client = hub.connect()
+    ws = RecordingSocket()
+    client = hub.connect(ws, 0)
+    ids = [store.write_reading("s", 20.0 + i) for i in range(3)]
+    hub.receive(json.dumps({"id": 3}))  # news arrives before the replay is done
+    client.replay(changes_since(0)[:2])
+    client.go_live()
+    store.write_reading("s", 30.0)
+    hub.receive(json.dumps({"id": 4}))
+    sent = [c["id"] for f in ws.frames for c in f["changes"]]
+    assert sent == ids + [4]
+    assert all(f["prev"] == g["last"] for g, f in zip(ws.frames, ws.frames[1:]))
+
+
+def test_a_client_that_stops_reading_is_closed_not_waited_for(db_app, redis_server):
+    hub = Hub(db_app, redis_server.url)
+    stalled = RecordingSocket()
+    stalled.sock.setblocking(False)
+    while True:  # fill the socket's buffers, as a browser that stopped reading would
+        try:
+            stalled.sock.send(b"x" * 65536)
+        except BlockingIOError:
+            break
+    client = hub.connect(stalled, 0)
+    client.go_live()
+    store.write_reading("s", 20.0)
+    hub.receive(json.dumps({"id": 1}))
+    assert client.closed.is_set() and stalled.frames == []
+
+
+def test_hub_drop_all_closes_clients(db_app, redis_server):
+    hub = Hub(db_app, redis_server.url)
+    client = hub.connect(RecordingSocket(), 0)
     hub.drop_all()
-    assert client.take(timeout=1) == [] and client.dropped.is_set()
+    assert client.closed.is_set()

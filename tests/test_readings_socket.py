@@ -5,6 +5,7 @@ import time
 import pytest
 import websocket
 
+from conftest import wait_until
 from readings.socket import same_origin
 
 
@@ -75,8 +76,8 @@ def test_malformed_client_messages_are_ignored_and_logged(web_server, db_exec):
     ws.send_binary(b"\x00\xff")
     newest = insert(db_exec, 20.0)
     assert [c["id"] for c in read_changes(ws, newest)] == [newest]
-    time.sleep(0.3)
-    assert "ignoring client message" in web_server.output()
+    wait_until(lambda: web_server.output().count("ignoring client message") == 2, timeout=5,
+               what="both client messages to be logged")
 
 
 def test_dropped_sockets_reconnect_and_replay_what_they_missed(web_server, db_exec):
