@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 50 * 1024 * 1024
 KEEP_UPLOADS = 8
 KEEP_BYTES = 4 * MAX_BYTES  # the newest upload is always kept, older ones while they fit
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG = {"displaylogo": False}
 GRAPHS = ("aggregate", "timeline", "shares", "levels")
 
 _uploads = OrderedDict()  # token -> (file name, bytes), newest last
@@ -170,7 +170,7 @@ def layout(**_):
                className="text-muted"),
         dbc.Row([
             dbc.Col(upload, md=9),
-            dbc.Col(dbc.Button("Try the sample", id="nilm-sample", color="secondary",
+            dbc.Col(dbc.Button("Try the sample", id="nilm-sample", color="primary",
                                outline=True, className="w-100 h-100",
                                style=None if sample else {"display": "none"}), md=3),
         ], className="g-2 mb-3 align-items-stretch"),

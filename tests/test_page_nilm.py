@@ -46,6 +46,10 @@ def wait_for_plots(dash_duo, timeout=30):
     dash_duo.wait_for_element("#nilm-summary-cards", timeout=timeout)
     for graph in GRAPHS:
         dash_duo.wait_for_element(f"{graph} .main-svg .trace", timeout=timeout)
+        # Drawn is not enough: the graph's box must hold its plot, or the next card covers it.
+        box = dash_duo.find_element(graph).size["height"]
+        plot = dash_duo.find_element(f"{graph} .main-svg").size["height"]
+        assert box >= plot > 100, f"{graph} is {box} px high for a {plot} px plot"
 
 
 def alert_text(dash_duo, timeout=10):
