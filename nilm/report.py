@@ -113,8 +113,10 @@ median {facts['steady_median']:.0f} mA, while both screens ON plus the sensor ON
 {facts['all_on_sum']:.0f} mA: a ratio of {facts['steady_median'] / facts['all_on_sum']:.3f}.</li>
 <li><b>Look-alike combinations.</b> {len(facts['ambiguous'])} pairs of joint states sit within one
 step ({QUANTUM_MA:.2f} mA) of each other, for example:<ul>{ambiguous}</ul>
-A single sample cannot separate them: the model uses context over time (segment levels, the size
-of the last step), and the evaluation below says how well that works.</li>
+A single sample cannot separate them: the model decides over time, with a hidden Markov model
+over the 18 joint states whose levels and gain it re-fits on the recording itself, and lets the
+sensor switch on only at an inrush spike. The evaluation below says how well that works, and what
+the decision tree on temporal features scores on its own.</li>
 </ul>"""
 
 
