@@ -48,8 +48,7 @@ def create_app(config=None):
         suppress_callback_exceptions=True,
     )
     app.layout = layout
-    hub = start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
-    server.extensions["readings_hub"] = hub
+    start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
     return app
 
 
