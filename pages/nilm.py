@@ -1,10 +1,10 @@
 """/nilm: upload an aggregate recording, see which device was in which state, download the labels.
 
 Wiring only: parsing is nilm.io, states are nilm.model, figures are nilm.figures, the download is
-nilm.label.label_bytes (so its bytes equal `python -m nilm.label`'s).
+nilm.label.format_labels of the same parse and prediction (so its bytes equal `python -m nilm.label`'s).
 
-The uploaded bytes stay on the server, keyed by a random token kept in the browser (nilm-source),
-so the download does not send the file again. The keep is per process and holds the last few
+The labelled file is made once, with the analysis, and stays on the server keyed by a random token
+kept in the browser (nilm-source): the download neither sends the file again nor labels it again. The keep is per process and holds the last few
 uploads: with several web processes the download goes back to the one that saw the upload only
 if the load balancer is sticky; otherwise the user is asked to upload again.
 """
@@ -24,7 +24,7 @@ from nilm import figures
 from nilm.devices import MAIN_GLOB, data_dir, find_file
 from nilm.evaluate import load_results
 from nilm.io import InputError, read_recording
-from nilm.label import label_bytes
+from nilm.label import format_labels
 from nilm.model import load as load_model
 
 dash.register_page(__name__, path="/nilm", name="NILM", title="Wattson · NILM")
@@ -37,7 +37,7 @@ KEEP_BYTES = 4 * MAX_BYTES  # the newest upload is always kept, older ones while
 GRAPH_CONFIG = {"displaylogo": False}
 GRAPHS = ("aggregate", "timeline", "shares", "levels")
 
-_uploads = OrderedDict()  # token -> (file name, bytes), newest last
+_uploads = OrderedDict()  # token -> (download name, labelled CSV bytes), newest last
 _uploads_lock = threading.Lock()
 
 
@@ -100,6 +100,7 @@ def analyse(data, name):
     t, current, states = recording.timestamp, recording.max_current, prediction.states
     levels = model.state_levels_
     return {
+        "labelled": format_labels(recording.fields, prediction.states),
         "summary": figures.summary(recording, prediction.gain),
         "aggregate": figures.aggregate_figure(t, current, states),
         "timeline": figures.state_timeline(t, states),
@@ -230,7 +231,7 @@ def show_upload(contents, _clicks, filename):
         log.exception("analysing %r failed", filename)
         return [alert("Something went wrong while analysing this file; it has been logged."),
                 *unchanged]
-    source = {"token": keep_upload(name, data), "name": name}
+    source = {"token": keep_upload(labelled_name(name), result["labelled"]), "name": name}
     return [None, source, "", summary_cards(result["summary"]),
             *[result[key] for key in GRAPHS]]
 
@@ -247,13 +248,8 @@ def download_labels(_clicks, source):
     if kept is None:
         return no_update, alert("That upload is no longer on the server; please upload it again.",
                                 color="warning")
-    name, data = kept
-    try:
-        labelled = label_bytes(data, name)
-    except Exception:
-        log.exception("labelling %r failed", name)
-        return no_update, alert("Something went wrong while labelling this file; it has been logged.")
-    return dcc.send_bytes(labelled, labelled_name(name)), no_update
+    name, labelled = kept
+    return dcc.send_bytes(labelled, name), no_update
 
 
 @callback(

@@ -187,7 +187,9 @@ def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
     from nilm.label import label_bytes
 
     data = main_file.read_bytes()
-    sent, no_alert = page.download_labels(1, {"token": page.keep_upload("main.csv", data)})
+    labelled = page.analyse(data, "main.csv")["labelled"]
+    token = page.keep_upload(page.labelled_name("main.csv"), labelled)
+    sent, no_alert = page.download_labels(1, {"token": token})
     assert sent["filename"] == "main_labelled.csv" and no_alert is dash.no_update
     assert base64.b64decode(sent["content"]) == label_bytes(data, "main.csv")
     sent, alert = page.download_labels(1, {"token": "forgotten"})
