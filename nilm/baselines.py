@@ -260,8 +260,3 @@ def hidden_index(states):
     switch_on = np.flatnonzero(np.diff(hidden[:, SENSOR_COLUMN]) > 0) + 1
     hidden[switch_on, SENSOR_COLUMN] = 2
     return np.ravel_multi_index(hidden.T, HIDDEN_SHAPE)
-
-
-def joint_index(states):
-    """Row of JOINT_STATES for each (n, 3) state row."""
-    return np.ravel_multi_index(np.asarray(states, dtype=np.intp).T, JOINT_STATES.max(axis=0) + 1)

@@ -149,10 +149,6 @@ def test_oracle_decoders_agree_on_the_easy_parts():
     assert (posterior == case.states).all(axis=1).mean() > 0.95
 
 
-def test_joint_index_matches_joint_states():
-    assert baselines.joint_index(JOINT_STATES).tolist() == list(range(len(JOINT_STATES)))
-
-
 def test_oracle_hidden_state_marks_only_the_sensors_switch_on_sample():
     states = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0], [2, 1, 1], [2, 1, 1]])
     hidden = np.column_stack(np.unravel_index(baselines.hidden_index(states), baselines.HIDDEN_SHAPE))
