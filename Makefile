@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/python serve.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import dash  # noqa: E402
+from label_speed import write_synthetic  # noqa: E402  (bench/ is this script's folder)
 from plotly.io.json import to_json_plotly  # noqa: E402
 
-from label_speed import write_synthetic  # noqa: E402  (bench/ is this script's folder)
 from nilm.devices import MAIN_GLOB, data_dir, find_file  # noqa: E402
 from serve import free_port  # noqa: E402
 

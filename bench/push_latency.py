@@ -102,8 +102,8 @@ async def listen(reader, frames):
 
 async def connect_all(port, since, count):
     sockets = []
-    for start in range(0, count, CONNECT_BATCH):
-        batch = min(CONNECT_BATCH, count - start)
+    for first in range(0, count, CONNECT_BATCH):
+        batch = min(CONNECT_BATCH, count - first)
         sockets += await asyncio.gather(*(open_socket(port, since) for _ in range(batch)))
     return sockets
 
@@ -143,7 +143,8 @@ async def one_run(port, db_path, pool, clients, rate, seconds):
     loop = asyncio.get_running_loop()
     writes = await loop.run_in_executor(None, pool.apply, write_steadily, (rate, rate * seconds))
     began = dict((reading_id, t) for reading_id, t, _ in writes)
-    change_of = dict(query(db_path, "SELECT reading_id, id FROM reading_changes WHERE id > ? AND op = 'INSERT'", (since,)))
+    change_of = dict(query(
+        db_path, "SELECT reading_id, id FROM reading_changes WHERE id > ? AND op = 'INSERT'", (since,)))
     started = {change_of[r]: t for r, t in began.items()}
     newest = max(started)
     deadline = time.time() + 10

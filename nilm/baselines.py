@@ -117,7 +117,10 @@ def gaussian_log_pdf(x, means, stds):
     return -0.5 * z * z - np.log(stds)[None, :] - 0.5 * np.log(2 * np.pi)
 
 
-def fit_gain(current, sums, gains=np.arange(0.90, 1.201, 0.005)):
+GAIN_GRID = np.arange(0.90, 1.201, 0.005)
+
+
+def fit_gain(current, sums, gains=GAIN_GRID):
     """The gain g that puts the observed samples nearest to g x the joint sums."""
     errors = [np.abs(current[:, None] - g * sums[None, :]).min(axis=1).sum() for g in gains]
     return float(gains[int(np.argmin(errors))])

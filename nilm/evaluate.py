@@ -1,4 +1,6 @@
-"""python -m nilm.evaluate [--data DIR] [--reports DIR] [--output JSON] [--seed N]: judge the model on held-out synthetic data.
+"""python -m nilm.evaluate [--data DIR] [--reports DIR] [--output JSON] [--seed N].
+
+Judges the model on held-out synthetic data.
 
 Split: the main file has no labels, so the judge is synthetic. Each single-device recording is
 labelled with its GaussianMixture states; for every state, its earliest 70 % of rows (in time)
@@ -195,14 +197,17 @@ def format_table(results):
         lines.append(f"{m['label']:<{width}} {m['joint_accuracy']:6.3f}  "
                      + "  ".join(f"{c:>20}" for c in cells))
     keys = [m["key"] for m in results["methods"]]
-    lines += ["", "joint accuracy per case", f"{'dwell':<6} {'gain':>5}  " + " ".join(f"{k:>9}" for k in keys)]
+    lines += ["", "joint accuracy per case",
+              f"{'dwell':<6} {'gain':>5}  " + " ".join(f"{k:>9}" for k in keys)]
     for c in results["cases"]:
         lines.append(f"{c['dwell']:<6} {c['gain']:5.2f}  "
                      + " ".join(f"{c['joint_accuracy'][k]:9.3f}" for k in keys))
     t = results["targets"]
+    floor = t["share_of_oracle"] * t["oracle"]
     lines += ["", f"targets: model joint {t['model']:.3f} >= {t['joint_accuracy']} and >= "
-              f"{t['share_of_oracle']} x oracle {t['oracle']:.3f} = {t['share_of_oracle'] * t['oracle']:.3f}: "
-              + ("met" if t["met"] else "NOT met"), "", "model's most frequent mistakes (true -> predicted: rows)"]
+              f"{t['share_of_oracle']} x oracle {t['oracle']:.3f} = {floor:.3f}: "
+              + ("met" if t["met"] else "NOT met"),
+              "", "model's most frequent mistakes (true -> predicted: rows)"]
     lines += [f"  {state_names(c['true'])} -> {state_names(c['predicted'])}: {c['count']}"
               for c in results["confusions"]]
     return "\n".join(lines)
@@ -270,7 +275,8 @@ def timeline_figure(case, predictions, case_index, keys=("model", "co", "oracle"
         fig.update_yaxes(tickvals=list(range(len(STATES[device]))), ticktext=list(STATES[device]),
                          row=2 + i, col=1)
     fig.update_layout(template="plotly_white", height=900,
-                      title=f"Truth vs prediction: dwell {case['dwell']}, gain {case['gain']:.2f} (first {len(x)} rows)")
+                      title=f"Truth vs prediction: dwell {case['dwell']}, gain {case['gain']:.2f} "
+                            f"(first {len(x)} rows)")
     fig.update_xaxes(title_text="sample", row=1 + len(DEVICES), col=1)
     return fig
 

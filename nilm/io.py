@@ -20,11 +20,11 @@ Public API:
 
 Only numpy and the standard library: this module is on the labelling path, which must start fast.
 """
-from dataclasses import dataclass
-from pathlib import Path
 import gc
 import os
+from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 
 import numpy as np
 

@@ -29,8 +29,19 @@ from pathlib import Path
 import numpy as np
 
 from nilm.devices import DEVICES
-from nilm.emission import (N_JOINT, SHAPE, adapt_pmfs, fit_gain, gain_log_prior, joint_step_pmf,
-                           log_emission_table, observed_bins, smooth_pmfs, state_histogram, step_pmfs)
+from nilm.emission import (
+    N_JOINT,
+    SHAPE,
+    adapt_pmfs,
+    fit_gain,
+    gain_log_prior,
+    joint_step_pmf,
+    log_emission_table,
+    observed_bins,
+    smooth_pmfs,
+    state_histogram,
+    step_pmfs,
+)
 from nilm.features import FEATURE_NAMES, build_features, inrush_samples, segment
 from nilm.smooth import gated_transitions, posterior, viterbi
 from nilm.states import despike, max_current_of
@@ -138,6 +149,7 @@ class NilmModel:
     # ---- fitting (scikit-learn) ----
     def fit(self, recordings):
         from sklearn.tree import DecisionTreeClassifier
+
         from nilm.states import fit_states
         from nilm.synth import make_source
 

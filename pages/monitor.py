@@ -62,7 +62,8 @@ def latest_card(sensors, sensor):
     ], className="mt-3", style=None if len(sensors) > 1 else {"display": "none"})
     return dbc.Card(
         dbc.CardBody([
-            html.Div(["Latest reading · ", html.Span(id="monitor-sensor-name", className="monitor-sensor-name")],
+            html.Div(["Latest reading · ",
+                      html.Span(id="monitor-sensor-name", className="monitor-sensor-name")],
                      className="monitor-label"),
             html.Div(id="latest-temperature", className="monitor-latest"),
             html.Div(id="monitor-delta", className="monitor-delta"),

@@ -4,9 +4,10 @@ Wiring only: parsing is nilm.io, states are nilm.model, figures are nilm.figures
 nilm.label.format_labels of the same parse and prediction (so its bytes equal `python -m nilm.label`'s).
 
 The labelled file is made once, with the analysis, and stays on the server keyed by a random token
-kept in the browser (nilm-source): the download neither sends the file again nor labels it again. The keep is per process and holds the last few
-uploads: with several web processes the download goes back to the one that saw the upload only
-if the load balancer is sticky; otherwise the user is asked to upload again.
+kept in the browser (nilm-source): the download neither sends the file again nor labels it again.
+The keep is per process and holds the last few uploads: with several web processes the download
+goes back to the one that saw the upload only if the load balancer is sticky; otherwise the user is
+asked to upload again.
 """
 import base64
 import binascii

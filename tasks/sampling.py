@@ -71,7 +71,7 @@ def sample(self, sensor_id, temperature_c=None, taken_at=None):
                 countdown=delay,
                 expires=None,  # the beat message expires after a period; the reading it took must not
                 exc=error,
-            )
+            ) from error
         _publish(state["relay"])
     return reading_id
 

@@ -14,7 +14,6 @@ from readings.store import write_reading
 from tests.conftest import wait_until
 
 
-
 def open_monitor(dash_duo, url):
     dash_duo.server_url = url
     dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)

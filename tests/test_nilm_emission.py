@@ -2,8 +2,18 @@
 import numpy as np
 import pytest
 
-from nilm.emission import (N_BINS, N_STEPS, adapt_pmfs, fit_gain, joint_step_pmf, log_emission_table,
-                           observed_bins, smooth_pmfs, state_histogram, step_pmfs)
+from nilm.emission import (
+    N_BINS,
+    N_STEPS,
+    adapt_pmfs,
+    fit_gain,
+    joint_step_pmf,
+    log_emission_table,
+    observed_bins,
+    smooth_pmfs,
+    state_histogram,
+    step_pmfs,
+)
 from nilm.states import QUANTUM_MA
 
 

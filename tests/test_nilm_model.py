@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nilm.devices import DEVICES, STATES, data_dir
+from nilm.features import inrush_samples
 from nilm.io import load_device_recordings
 from nilm.model import NilmModel, NotFittedError, load
-from nilm.features import inrush_samples
 from nilm.states import QUANTUM_MA
 from nilm.synth import generate
 
@@ -80,6 +80,7 @@ def test_a_level_rise_without_inrush_is_not_the_sensor_switching_on(model, recor
 
 def test_numpy_tree_walk_matches_sklearn(recordings):
     from sklearn.tree import DecisionTreeClassifier
+
     from nilm.tree import TreeArrays
 
     rng = np.random.default_rng(0)

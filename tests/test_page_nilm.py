@@ -7,7 +7,6 @@ import time
 
 import dash
 import pytest
-from selenium.webdriver.common.by import By
 
 from nilm.devices import MAIN_GLOB, REPO_ROOT, find_file
 from nilm.io import InputError, read_recording

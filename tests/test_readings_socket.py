@@ -4,8 +4,8 @@ import time
 
 import pytest
 import websocket
-
 from conftest import wait_until
+
 from readings.socket import same_origin
 
 

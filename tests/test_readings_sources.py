@@ -3,7 +3,13 @@ import math
 import pytest
 
 from readings.sources import (
-    HttpSensor, InvalidReading, SimulatedSensor, SourceError, parse_reply, source_for, validate,
+    HttpSensor,
+    InvalidReading,
+    SimulatedSensor,
+    SourceError,
+    parse_reply,
+    source_for,
+    validate,
 )
 
 

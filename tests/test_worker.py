@@ -5,8 +5,8 @@ import time
 
 import pytest
 import redis
-
 from conftest import wait_until
+
 from readings.feed import CHANNEL
 
 
