@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from nilm import figures
@@ -27,12 +28,13 @@ from nilm.evaluate import load_results
 from nilm.io import InputError, read_recording
 from nilm.label import format_labels
 from nilm.model import load as load_model
+from readings.settings import NILM_UPLOAD_MAX_BYTES
 
 dash.register_page(__name__, path="/nilm", name="NILM", title="Wattson · NILM")
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 50 * 1024 * 1024
+MAX_BYTES = NILM_UPLOAD_MAX_BYTES  # the server refuses bigger bodies (MAX_CONTENT_LENGTH)
 KEEP_UPLOADS = 8
 KEEP_BYTES = 4 * MAX_BYTES  # the newest upload is always kept, older ones while they fit
 GRAPH_CONFIG = {"displaylogo": False}
@@ -60,6 +62,18 @@ def _kept_bytes():
 def kept_upload(token):
     with _uploads_lock:
         return _uploads.get(token)
+
+
+def labelling_slot():
+    """This web process's bound on uploads labelled at once (NILM_LABEL_CONCURRENCY).
+
+    Labelling a 49 MB upload takes ~1 GB for a while: four at once took 3.9 GB. Callbacks beyond
+    the bound wait here, their spinner still turning. (When labelling moves to Celery workers,
+    the same number becomes the labelling queue's concurrency.)
+    """
+    app = flask.current_app
+    slots = threading.BoundedSemaphore(app.config.get("NILM_LABEL_CONCURRENCY", 1))
+    return app.extensions.setdefault("nilm_labelling", slots)
 
 
 def too_big_message(name, size):
@@ -217,15 +231,12 @@ def alert(message, color="danger"):
 def show_upload(contents, _clicks, filename):
     unchanged = [no_update] * (3 + len(GRAPHS))
     try:
-        if ctx.triggered_id == "nilm-sample":
-            path = sample_file()
-            if path is None:
-                raise InputError("The sample recording is not available on this server.")
-            name, data = path.name, path.read_bytes()
-        else:
-            name = filename or "upload.csv"
-            data = decode_upload(contents, name)
-        result = analyse(data, name)
+        # Decoded inside the slot, and dropped before leaving it: a waiting upload holds only
+        # its request, and the next one starts without this one's bytes.
+        with labelling_slot():
+            name, data = _chosen_file(contents, filename)
+            result = analyse(data, name)
+            del data
     except InputError as error:
         return [alert(str(error)), *unchanged]
     except Exception:  # the user sees a plain message; the details go to the server log
@@ -235,6 +246,17 @@ def show_upload(contents, _clicks, filename):
     source = {"token": keep_upload(labelled_name(name), result["labelled"]), "name": name}
     return [None, source, "", summary_cards(result["summary"]),
             *[result[key] for key in GRAPHS]]
+
+
+def _chosen_file(contents, filename):
+    """(name, bytes) of the upload, or of the sample when its button was pressed."""
+    if ctx.triggered_id == "nilm-sample":
+        path = sample_file()
+        if path is None:
+            raise InputError("The sample recording is not available on this server.")
+        return path.name, path.read_bytes()
+    name = filename or "upload.csv"
+    return name, decode_upload(contents, name)
 
 
 @callback(
