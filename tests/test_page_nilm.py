@@ -1,6 +1,7 @@
 """The /nilm page in headless Chromium against a real `python app.py`: upload, plots, download,
 bad input, the sample button. Plus the page's small pure helpers, in-process."""
 import base64
+import os
 import socket
 import subprocess
 import sys
@@ -194,18 +195,26 @@ def test_kept_uploads_are_bounded_in_number_and_bytes(page, monkeypatch):
     tokens = [page.keep_upload(f"f{i}.csv", b"x") for i in range(page.KEEP_UPLOADS + 2)]
     assert page.kept_upload(tokens[0]) is None
     assert page.kept_upload(tokens[-1]) == (f"f{page.KEEP_UPLOADS + 1}.csv", b"x")
-    monkeypatch.setattr(page, "KEEP_BYTES", 10)
-    small = page.keep_upload("small.csv", b"12345")
-    big = page.keep_upload("big.csv", b"x" * 20)  # over the budget alone: kept, the rest goes
+    # The budget counts kept (compressed) bytes: random bytes do not compress.
+    monkeypatch.setattr(page, "KEEP_BYTES", 100)
+    small = page.keep_upload("small.csv", os.urandom(50))
+    noise = os.urandom(200)
+    big = page.keep_upload("big.csv", noise)  # over the budget alone: kept, the rest goes
     assert page.kept_upload(small) is None and page.kept_upload(tokens[-1]) is None
-    assert page.kept_upload(big) == ("big.csv", b"x" * 20)
+    assert page.kept_upload(big) == ("big.csv", noise)
+    # Labelled CSV compresses well: two 3.6 kB files fit in 1 kB.
+    monkeypatch.setattr(page, "KEEP_BYTES", 1000)
+    labelled = b"1536129671.0,24.41,17.3,OFF,IDLE,ON\n" * 100
+    first, second = page.keep_upload("1.csv", labelled), page.keep_upload("2.csv", labelled)
+    assert page.kept_upload(first) == ("1.csv", labelled)
+    assert page.kept_upload(second) == ("2.csv", labelled)
 
 
 def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
     from nilm.label import label_bytes
 
     data = main_file.read_bytes()
-    labelled = page.analyse(data, "main.csv")["labelled"]
+    labelled = page.analyse(read_recording(data, "main.csv"))["labelled"]
     token = page.keep_upload(page.labelled_name("main.csv"), labelled)
     sent, no_alert = page.download_labels(1, {"token": token})
     assert sent["filename"] == "main_labelled.csv" and no_alert is dash.no_update
@@ -217,7 +226,8 @@ def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
 def test_analyse_accepts_every_layout_nilm_io_reads(page, main_file):
     plain = main_file.read_bytes()
     dressed = ("\ufefftimestamp;max;eff\r\n" + plain.decode().replace(",", ";").replace("\n", "\r\n"))
-    first, second = page.analyse(plain, "a.csv"), page.analyse(dressed.encode(), "b.csv")
+    first = page.analyse(read_recording(plain, "a.csv"))
+    second = page.analyse(read_recording(dressed.encode(), "b.csv"))
     assert first["summary"] == second["summary"]
     assert first["aggregate"].to_json() == second["aggregate"].to_json()
 
