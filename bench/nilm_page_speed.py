@@ -27,6 +27,7 @@ from label_speed import write_synthetic  # noqa: E402  (bench/ is this script's 
 from plotly.io.json import to_json_plotly  # noqa: E402
 
 from nilm.devices import MAIN_GLOB, data_dir, find_file  # noqa: E402
+from nilm.io import read_recording  # noqa: E402
 from serve import free_port  # noqa: E402
 
 GRAPHS = ("aggregate", "timeline", "shares", "levels")
@@ -45,7 +46,7 @@ def server_seconds(page, path):
     """Seconds of one upload's server work, and the size of the response in MB."""
     contents = "data:text/csv;base64," + base64.b64encode(path.read_bytes()).decode()
     start = time.perf_counter()
-    result = page.analyse(page.decode_upload(contents, path.name), path.name)
+    result = page.analyse(read_recording(page.decode_upload(contents, path.name), path.name))
     body = to_json_plotly([result[key] for key in GRAPHS])
     return time.perf_counter() - start, len(body) / 1e6
 
@@ -91,7 +92,7 @@ def main(argv=None):
         big = Path(tmp) / f"synthetic_{args.rows}.csv"
         write_synthetic(big, args.rows)
         files = {"main recording": main_file, f"{args.rows:,} rows": big}
-        page.analyse(main_file.read_bytes(), main_file.name)  # load the model once, as a server does
+        page.analyse(read_recording(main_file))  # load the model once, as a server does
         for label, path in files.items():
             runs = [server_seconds(page, path) for _ in range(args.runs)]
             seconds = statistics.median(r[0] for r in runs)

@@ -28,6 +28,7 @@ STATE_CODES = {"OFF": 0, "IDLE": 1, "ON": 2}
 LINE_COLOR = "#264653"
 MARK_COLOR = "#e76f51"
 MAX_POINTS = 4000
+MAX_BINS = 1000  # bars of a level histogram
 SHORT_NAMES = {"PC screen1": "S1", "PC screen2": "S2", "Temperature sensor": "T"}
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
@@ -83,10 +84,15 @@ def row_durations(timestamp):
 
 
 def _counts(current, upper):
-    """Histogram on the sensor's quantisation grid, up to upper mA."""
-    edges = np.arange(-QUANTUM_MA / 2, upper + QUANTUM_MA, QUANTUM_MA)
+    """(counts, bin centres, bin width) up to upper mA, on the sensor's quantisation grid.
+
+    A bin is one meter step, or several when the range is wide: the figure's size must follow
+    MAX_BINS, never the values (one bar per step up to 1e8 mA was a 113 MB response).
+    """
+    step = QUANTUM_MA * max(1.0, np.ceil((upper / QUANTUM_MA + 1) / MAX_BINS))
+    edges = np.arange(-QUANTUM_MA / 2, upper + step, step)
     counts, edges = np.histogram(current, bins=edges)
-    return counts, (edges[:-1] + edges[1:]) / 2
+    return counts, (edges[:-1] + edges[1:]) / 2, step
 
 
 def _display_upper(current, floor=0.0):
@@ -116,15 +122,16 @@ def level_histogram(current, levels, spreads, weights, state_names, title=None):
     current = np.asarray(current, dtype=float)
     means, sigmas, weights = (np.asarray(a, dtype=float) for a in (levels, spreads, weights))
     upper = _display_upper(current, float(np.max(means + 3 * sigmas)))
-    counts, centres = _counts(current, upper)
+    counts, centres, width = _counts(current, upper)
     fig = go.Figure(go.Bar(
-        x=centres, y=counts, width=QUANTUM_MA * 0.9, name="samples",
+        x=centres, y=counts, width=width * 0.9, name="samples",
         marker_color="#ced4da", hovertemplate="%{x:.2f} mA: %{y} samples<extra></extra>",
     ))
     grid = np.linspace(0, upper, 600)
     for name, mu, sigma, weight in zip(state_names, means, sigmas, weights):
         sigma = max(sigma, QUANTUM_MA / 4)  # a point mass would draw as an invisible needle
-        density = np.exp(-0.5 * ((grid - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        with np.errstate(over="ignore"):  # far out on a huge axis the density is 0 anyway
+            density = np.exp(-0.5 * ((grid - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
         fig.add_trace(go.Scatter(
             x=grid, y=len(current) * weight * QUANTUM_MA * density, mode="lines",
             name=f"{name}: {mu:.1f} mA", line=dict(color=STATE_COLORS[name], width=2.5),
@@ -297,9 +304,9 @@ def combination_histogram(current, combinations, gain=1.0, title=None):
     current = np.asarray(current, dtype=float)
     expected = np.array([level for _, level in combinations], dtype=float) * gain
     upper = _display_upper(current, float(expected.max()) if len(expected) else 0.0)
-    counts, centres = _counts(current, upper)
+    counts, centres, width = _counts(current, upper)
     fig = go.Figure(go.Bar(
-        x=centres, y=counts, width=QUANTUM_MA * 0.9, name="samples", marker_color="#ced4da",
+        x=centres, y=counts, width=width * 0.9, name="samples", marker_color="#ced4da",
         hovertemplate="%{x:.2f} mA: %{y} samples<extra></extra>",
     ))
     top = float(counts.max()) if len(counts) else 1.0

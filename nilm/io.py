@@ -4,7 +4,9 @@ A recording is a CSV of three columns: unix timestamp, maximum current (mA) with
 effective current (mA) within the second. Accepted: an optional header (a first line in which no
 field is a number), `,` `;` or tab separators (sniffed from the first data line), CRLF, LF or CR line
 endings, an optional UTF-8 BOM, blank lines (skipped). Validated: three numeric fields per row, finite
-values, non-negative currents, non-decreasing timestamps, at least one row. Any problem raises
+values, currents from 0 to MAX_CURRENT_MA (100 A), non-decreasing timestamps, at least one row.
+Numbers use '.' for decimals: a field such as "2,5" (a decimal comma) is refused, not read, because
+the labelled CSV echoes each field's text between commas. An empty field is refused too. Any problem raises
 InputError with one line naming the file, the 1-based line of the file and the problem, e.g.
 "main.csv line 17: effective current is not a number: 'abc'".
 
@@ -22,6 +24,7 @@ Only numpy and the standard library: this module is on the labelling path, which
 """
 import gc
 import os
+import re
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -34,6 +37,10 @@ COLUMNS = ("timestamp", "maximum current", "effective current")
 SEPARATORS = ("\t", ";", ",")  # tab and ';' first: a ';' file may use decimal commas
 BOM = "\ufeff"
 NUL = "\0"
+# A household circuit carries far less than 100 A; a larger value is a unit mistake or a corrupt
+# file, and would stretch every level axis (and the figures' size) with it.
+MAX_CURRENT_MA = 100_000.0
+BLANK_FIELD = re.compile(r"(?:^|,)\s*(?:,|$)")
 
 
 class InputError(ValueError):
@@ -214,23 +221,48 @@ def _to_numbers(rows, sep, line_numbers, name):
     text = ",".join(rows)
     if sep != ",":
         text = text.replace(sep, ",")
-    try:
-        values = np.fromstring(text, dtype=np.float64, sep=",")
-    except ValueError:
-        values = np.zeros(0)
-    if values.size == 3 * len(rows):
-        return values.reshape(-1, 3)
+    values = _parse_fast(text, len(rows))
+    if values is not None:
+        return values
     return np.array([[_number(cell, line, column, name)
                       for column, cell in enumerate(row.split(sep))]
                      for row, line in zip(rows, line_numbers.tolist())], dtype=np.float64)
 
 
+def _parse_fast(text, n_rows):
+    """(n_rows, 3) values of 3 * n_rows comma-separated fields, or None to have each judged.
+
+    np.fromstring only counts numbers: it would take a decimal comma in one row and a missing
+    field in the next for two good rows, reads a blank field as -1 and skips a trailing empty one.
+    So it is trusted only when the commas are exactly the separators and no field is blank.
+    """
+    if text.count(",") != 3 * n_rows - 1 or _has_blank_field(text):
+        return None
+    try:
+        values = np.fromstring(text, dtype=np.float64, sep=",")
+    except ValueError:
+        return None
+    return values.reshape(-1, 3) if values.size == 3 * n_rows else None
+
+
+def _has_blank_field(text):
+    if ",," in text or text.startswith(",") or text.endswith(","):
+        return True
+    # Whitespace is rare in recordings: only then is the slower search worth it.
+    return any(space in text for space in " \t\v\f") and BLANK_FIELD.search(text) is not None
+
+
 def _number(text, line, column, name):
+    def fail(problem):
+        raise InputError(f"{name} line {line}: {COLUMNS[column]} {problem}")
+
+    if not text.strip():
+        fail("is empty")
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"{name} line {line}: {COLUMNS[column]} is not a number: "
-                         f"{_show(text)}") from None
+        hint = " (write decimals with '.')" if "," in text else ""
+        fail(f"is not a number{hint}: {_show(text)}")
 
 
 def _validate(values, fields, line_numbers, name):
@@ -245,6 +277,10 @@ def _validate(values, fields, line_numbers, name):
     if negative.any():
         row, column = _first(negative)
         fail(row, column + 1, "is negative")
+    too_high = values[:, 1:] > MAX_CURRENT_MA
+    if too_high.any():
+        row, column = _first(too_high)
+        fail(row, column + 1, f"is above {MAX_CURRENT_MA:.0f} mA ({MAX_CURRENT_MA / 1000:.0f} A)")
     backwards = np.flatnonzero(np.diff(values[:, 0]) < 0)
     if backwards.size:
         row = backwards[0] + 1

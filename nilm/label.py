@@ -1,6 +1,6 @@
 """Label every row of an aggregate recording with each device's state.
 
-    python -m nilm.label INPUT [-o OUTPUT]
+    python -m nilm.label INPUT [-o OUTPUT]        (INPUT "-" reads standard input)
 
 writes CSV with the header
     timestamp,Maximum current,Effective current,PC screen1 state,PC screen2 state,Temperature sensor state
@@ -92,7 +92,8 @@ def parse_args(argv):
         description="Label each row of an aggregate current recording with the state of "
                     "PC screen1, PC screen2 and the temperature sensor.")
     parser.add_argument("input", metavar="INPUT",
-                        help="CSV: timestamp, maximum current (mA), effective current (mA)")
+                        help="CSV: timestamp, maximum current (mA), effective current (mA); "
+                             "- for standard input")
     parser.add_argument("-o", "--output", metavar="OUTPUT",
                         help="where to write the labelled CSV (default: stdout)")
     return parser.parse_args(argv)
@@ -101,7 +102,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        recording = read_recording(args.input)
+        recording = _read_input(args.input)
         model = _stored_model()
     except InputError as error:
         return _fail(error)
@@ -117,6 +118,12 @@ def main(argv=None):
     except OSError as error:
         return _fail(f"cannot write {args.output}: {error.strerror}")
     return 0
+
+
+def _read_input(path):
+    if path == "-":
+        return read_recording(sys.stdin.buffer.read(), "<stdin>")
+    return read_recording(path)
 
 
 def _write(data, output):

@@ -3,6 +3,11 @@ import os
 from pathlib import Path
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+NILM_UPLOAD_MAX_BYTES = 50 * 2**20
+# The /nilm upload reaches the server as base64 (4/3 of its size) inside Dash's JSON callback
+# body; 1 MiB more covers the rest of that body. Flask refuses a larger body with 413 from its
+# Content-Length, before reading it.
+MAX_CONTENT_LENGTH = -(-NILM_UPLOAD_MAX_BYTES * 4 // 3) + 2**20
 
 
 def database_url(env=os.environ):
@@ -35,6 +40,11 @@ def sensor_url(env=os.environ):
     return env.get("SENSOR_URL") or None
 
 
+def nilm_label_concurrency(env=os.environ):
+    """How many uploads one web process labels at once; each can take ~1 GB, the rest wait."""
+    return max(1, int(env.get("NILM_LABEL_CONCURRENCY", "1")))
+
+
 def flask_config(env=os.environ):
     """The Flask config mapping shared by the web app and the worker."""
     return {
@@ -43,4 +53,6 @@ def flask_config(env=os.environ):
         "SENSORS": sensors(env),
         "SAMPLE_PERIOD_S": sample_period_s(env),
         "SENSOR_URL": sensor_url(env),
+        "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
+        "NILM_LABEL_CONCURRENCY": nilm_label_concurrency(env),
     }

@@ -160,6 +160,25 @@ def test_combination_histogram_marks_every_joint_state_scaled_by_gain(main):
     assert int(np.sum(fig.data[0].y)) == int(np.sum(main.max_current <= fig.layout.xaxis.range[1]))
 
 
+@pytest.mark.parametrize("peak", [150.0, 1e5, 1e8, 1e300])
+def test_level_histograms_are_bounded_by_their_bins_not_by_the_values(peak):
+    # Once one bar per meter step: 1e8 mA made a 113 MB response, 1e300 an error.
+    current = np.full(100, peak)
+    current[:50] = 12.21
+    combinations = [((0, 0, 0), 5.0), ((2, 2, 1), 420.0)]
+    for fig in (figures.combination_histogram(current, combinations),
+                figures.level_histogram(current, [5.0, 200.0], [2.0, 9.0], [0.5, 0.5],
+                                        ("OFF", "ON"))):
+        bars = fig.data[0]
+        assert len(bars.x) <= figures.MAX_BINS + 1
+        assert int(np.sum(bars.y)) == 100
+        assert len(fig.to_json()) < 200_000
+        # Wider bins are still whole meter steps, centred on the quantised values.
+        step = bars.x[1] - bars.x[0]
+        assert step / QUANTUM_MA == pytest.approx(round(step / QUANTUM_MA))
+        assert bars.width == pytest.approx(0.9 * step)
+
+
 def test_figures_serialise_to_json(main, main_states):
     fig = figures.aggregate_figure(main.timestamp, main.max_current, main_states)
     assert isinstance(fig, go.Figure)

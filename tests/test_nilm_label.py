@@ -123,6 +123,13 @@ def test_cli_labels_the_main_recording_with_the_library_result(tmp_path):
      "error: bad.csv line 2: timestamp goes back in time (previous row has 1536129671.0): "
      "'1536129670.0'\n"),
     (b"", "error: bad.csv: file is empty\n"),
+    (b"1536129671.0,24.41,17.3\n1536129672.0,1e8,1\n",
+     "error: bad.csv line 2: maximum current is above 100000 mA (100 A): '1e8'\n"),
+    (b"1536129671.0,24.41,1e300\n",
+     "error: bad.csv line 1: effective current is above 100000 mA (100 A): '1e300'\n"),
+    (b"1;2,5;3\n2;4;\n",
+     "error: bad.csv line 1: maximum current is not a number (write decimals with '.'): '2,5'\n"),
+    (b"1;2;3\n2;4;\n", "error: bad.csv line 2: effective current is empty\n"),
     (b"\x00\x01\x02", "error: bad.csv line 1: binary data, not a CSV text file\n"),
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_no_output(tmp_path, content, message):
@@ -134,6 +141,27 @@ def test_cli_bad_input_exits_2_with_one_line_and_no_output(tmp_path, content, me
     assert result.stderr.decode() == message
     assert result.stdout == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_cli_reads_standard_input_for_a_dash(tmp_path):
+    out = tmp_path / "out.csv"
+    with open(SMALL, "rb") as stdin:
+        result = subprocess.run([sys.executable, "-m", "nilm.label", "-", "-o", str(out)],
+                                stdin=stdin, capture_output=True, cwd=REPO_ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == SMALL_LABELLED.read_bytes()
+    piped = subprocess.run([sys.executable, "-m", "nilm.label", "-"], input=SMALL.read_bytes(),
+                           capture_output=True, cwd=REPO_ROOT, timeout=60)
+    assert piped.returncode == 0 and piped.stdout == SMALL_LABELLED.read_bytes()
+
+
+def test_cli_bad_standard_input_names_stdin(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nilm.label", "-", "-o", str(tmp_path / "o.csv")],
+                            input=b"1;2,5;3\n2;4;\n", capture_output=True, cwd=REPO_ROOT, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        "error: <stdin> line 1: maximum current is not a number (write decimals with '.'): '2,5'\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_bad_input_leaves_an_existing_output_untouched(tmp_path):

@@ -1,11 +1,17 @@
 """The /nilm page in headless Chromium against a real `python app.py`: upload, plots, download,
 bad input, the sample button. Plus the page's small pure helpers, in-process."""
 import base64
+import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import dash
+import flask
 import pytest
 
 from nilm.devices import MAIN_GLOB, REPO_ROOT, find_file
@@ -103,6 +109,10 @@ BAD_INPUTS = {
     "non-numeric cell": b"1536129671.0,24.41,17.3\n1536129672.0,12.21,abc\n",
     "empty file": b"",
     "decreasing timestamps": b"1536129671.0,24.41,17.3\n1536129672.0,12.21,8.6\n1536129670.0,1,1\n",
+    # Once 972 MB of server memory and a 113 MB answer (one histogram bar per meter step).
+    "current above 100 A": b"1536129671.0,24.41,17.3\n1536129672.0,1e8,1e8\n",
+    "current of 1e300": b"1536129671.0,24.41,17.3\n1536129672.0,1e300,8.6\n",
+    "decimal comma and an empty field": b"1;2,5;3\n2;4;\n",
 }
 
 
@@ -165,6 +175,16 @@ def test_decode_upload_checks_the_decoded_size(page, monkeypatch):
         page.decode_upload("data:text/csv;base64,@@@", "a.csv")
 
 
+def test_labelling_slots_are_one_per_app_sized_from_its_config(page):
+    for size in (1, 2):
+        app = flask.Flask(__name__)
+        app.config["NILM_LABEL_CONCURRENCY"] = size
+        with app.app_context():
+            slots = page.labelling_slot()
+            assert page.labelling_slot() is slots
+            assert [slots.acquire(blocking=False) for _ in range(size + 1)] == [True] * size + [False]
+
+
 def test_labelled_name_follows_the_upload(page):
     assert page.labelled_name("main.csv") == "main_labelled.csv"
     assert page.labelled_name("week 1.txt") == "week 1_labelled.txt"
@@ -175,18 +195,26 @@ def test_kept_uploads_are_bounded_in_number_and_bytes(page, monkeypatch):
     tokens = [page.keep_upload(f"f{i}.csv", b"x") for i in range(page.KEEP_UPLOADS + 2)]
     assert page.kept_upload(tokens[0]) is None
     assert page.kept_upload(tokens[-1]) == (f"f{page.KEEP_UPLOADS + 1}.csv", b"x")
-    monkeypatch.setattr(page, "KEEP_BYTES", 10)
-    small = page.keep_upload("small.csv", b"12345")
-    big = page.keep_upload("big.csv", b"x" * 20)  # over the budget alone: kept, the rest goes
+    # The budget counts kept (compressed) bytes: random bytes do not compress.
+    monkeypatch.setattr(page, "KEEP_BYTES", 100)
+    small = page.keep_upload("small.csv", os.urandom(50))
+    noise = os.urandom(200)
+    big = page.keep_upload("big.csv", noise)  # over the budget alone: kept, the rest goes
     assert page.kept_upload(small) is None and page.kept_upload(tokens[-1]) is None
-    assert page.kept_upload(big) == ("big.csv", b"x" * 20)
+    assert page.kept_upload(big) == ("big.csv", noise)
+    # Labelled CSV compresses well: two 3.6 kB files fit in 1 kB.
+    monkeypatch.setattr(page, "KEEP_BYTES", 1000)
+    labelled = b"1536129671.0,24.41,17.3,OFF,IDLE,ON\n" * 100
+    first, second = page.keep_upload("1.csv", labelled), page.keep_upload("2.csv", labelled)
+    assert page.kept_upload(first) == ("1.csv", labelled)
+    assert page.kept_upload(second) == ("2.csv", labelled)
 
 
 def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
     from nilm.label import label_bytes
 
     data = main_file.read_bytes()
-    labelled = page.analyse(data, "main.csv")["labelled"]
+    labelled = page.analyse(read_recording(data, "main.csv"))["labelled"]
     token = page.keep_upload(page.labelled_name("main.csv"), labelled)
     sent, no_alert = page.download_labels(1, {"token": token})
     assert sent["filename"] == "main_labelled.csv" and no_alert is dash.no_update
@@ -198,6 +226,46 @@ def test_download_of_a_kept_upload_and_of_a_forgotten_one(page, main_file):
 def test_analyse_accepts_every_layout_nilm_io_reads(page, main_file):
     plain = main_file.read_bytes()
     dressed = ("\ufefftimestamp;max;eff\r\n" + plain.decode().replace(",", ";").replace("\n", "\r\n"))
-    first, second = page.analyse(plain, "a.csv"), page.analyse(dressed.encode(), "b.csv")
+    first = page.analyse(read_recording(plain, "a.csv"))
+    second = page.analyse(read_recording(dressed.encode(), "b.csv"))
     assert first["summary"] == second["summary"]
     assert first["aggregate"].to_json() == second["aggregate"].to_json()
+
+
+def vm_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def post_declaring(url, size, sent):
+    """Status of a callback POST that declares size bytes and sends only the first sent of them."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as conn:
+        conn.sendall(b"POST /_dash-update-component HTTP/1.1\r\n"
+                     b"Host: " + parts.netloc.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: " + str(size).encode() + b"\r\n\r\n")
+        chunk = b" " * 2**20
+        try:
+            for _ in range(sent // len(chunk)):
+                conn.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped listening: what a refusal before reading looks like
+        reply = conn.makefile("rb").readline()
+    return int(reply.split()[1])
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(web_server):
+    from readings.settings import MAX_CONTENT_LENGTH, NILM_UPLOAD_MAX_BYTES
+
+    # A 50 MB upload, as base64 inside Dash's JSON body, still fits.
+    assert MAX_CONTENT_LENGTH >= NILM_UPLOAD_MAX_BYTES * 4 / 3 + 1000
+    before = vm_rss_mb(web_server.proc.pid)
+    # Declares 400 MB and sends 64 MB of it: a server reading the body would block here for
+    # the rest (and hold it); a refusal answers at once from the Content-Length.
+    assert post_declaring(web_server.url, 400 * 2**20, sent=64 * 2**20) == 413
+    assert post_declaring(web_server.url, MAX_CONTENT_LENGTH + 1, sent=0) == 413
+    assert vm_rss_mb(web_server.proc.pid) - before < 32
+    assert urllib.request.urlopen(web_server.url + "/nilm", timeout=30).status == 200
