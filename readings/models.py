@@ -20,17 +20,25 @@ SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def parse_utc(value):
-    """A datetime (aware, UTC) from a datetime or any ISO-8601-ish text; None if unreadable."""
-    if value is None or isinstance(value, datetime):
-        moment = value
-    else:
+    """An aware UTC datetime from a datetime or ISO 8601 text (naive means UTC, an offset is
+    converted); None, never an exception, for anything else: the feed shows such rows as invalid.
+
+    Reads every form the readings table accepts: `YYYY-MM-DD HH:MM:SS[.ffffff]` as SQLite's
+    CURRENT_TIMESTAMP writes it, and `YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM|-HH:MM]`.
+    """
+    if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(str(value).strip())
+            value = datetime.fromisoformat(value.strip())
         except ValueError:
             return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc) if moment else None
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # an offset that moves the instant past year 1 or 9999
+        return None
 
 
 class UTCDateTime(TypeDecorator):

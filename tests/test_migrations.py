@@ -6,7 +6,7 @@ import time
 
 from conftest import PYTHON, REPO, wait_until
 
-HEAD = "0002_sample_slots"
+HEAD = "0003_reading_guards"
 
 # Frozen fixture: the schema that main's create_all() + trigger DDL wrote before migrations existed
 # (sqlite3 .schema of such a database). Never update it: it is what old databases look like.
