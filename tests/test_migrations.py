@@ -1,9 +1,12 @@
 """Schema migrations: from an empty database, from a database made by the pre-migration main, and
 with several processes starting together."""
+import os
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
+import pytest
 from conftest import PYTHON, REPO, wait_until
 
 HEAD = "0003_reading_guards"
@@ -131,7 +134,34 @@ def test_a_database_made_by_main_is_adopted_with_its_rows_and_ids(tmp_path):
     with shell(path) as connection:
         connection.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 24)")
         (new_id,) = connection.execute("SELECT max(id) FROM reading_changes").fetchone()
-    assert new_id == changes[-1][0] + 1  # the feed goes on from where it was
+        assert new_id == changes[-1][0] + 1  # the feed goes on from where it was
+        # The door is shut for new poison, and the old poison can still be deleted.
+        for column, literal in [("sensor_id", "X'616c706861'"), ("temperature_c", "1e999"),
+                                ("temperature_c", "'abc'"), ("taken_at", "'garbage'")]:
+            with pytest.raises(sqlite3.IntegrityError, match=column):
+                connection.execute(f"UPDATE readings SET {column} = {literal} WHERE id = 2")
+        connection.execute("DELETE FROM readings WHERE typeof(sensor_id) = 'blob'")
+        assert connection.execute("SELECT count(*) FROM readings").fetchone() == (6,)
+
+
+def test_the_readme_migration_commands_work_and_revisions_go_down_and_up(tmp_path):
+    path = tmp_path / "cli.db"
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{path}")
+
+    def flask_db(*args):
+        done = subprocess.run([str(Path(PYTHON).parent / "flask"), "--app",
+                               "readings:create_db_app(upgrade=False)", "db", *args],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    flask_db("upgrade")
+    assert HEAD in flask_db("current") and versions(path) == [HEAD]
+    flask_db("downgrade", "0001_baseline")
+    assert versions(path) == ["0001_baseline"] and "sample_slots" not in objects(path)
+    assert "readings_guard_insert" not in objects(path)
+    flask_db("upgrade")
+    assert versions(path) == [HEAD] and "readings_guard_insert" in objects(path)
 
 
 def test_processes_starting_together_migrate_once(tmp_path):
