@@ -1,19 +1,25 @@
-"""Schema migrations: from an empty database, from a database made by the pre-migration main, and
-with several processes starting together."""
+"""Schema migrations, on SQLite and PostgreSQL: from an empty database, from a database made by
+the pre-migration main (poison rows included), and with several processes starting together."""
 import os
 import sqlite3
 import subprocess
 import time
+from contextlib import closing, contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import PYTHON, REPO, wait_until
+from pg import shell
+
+from readings.migrate import PG_LOCK_KEY
 
 HEAD = "0003_reading_guards"
 
-# Frozen fixture: the schema that main's create_all() + trigger DDL wrote before migrations existed
-# (sqlite3 .schema of such a database). Never update it: it is what old databases look like.
-MAIN_SCHEMA = """
+# Frozen fixtures: the schema that main's create_all() + trigger DDL wrote before migrations
+# existed (sqlite3 .schema / pg_dump of such a database). Never update them: they are what old
+# databases look like.
+MAIN_SCHEMA_SQLITE = """
 CREATE TABLE readings (
 	id INTEGER NOT NULL,
 	sensor_id TEXT NOT NULL,
@@ -43,7 +49,7 @@ CREATE TRIGGER readings_log_delete AFTER DELETE ON readings
 
 # What a person could write into main's database with the sqlite3 shell: good rows, a deleted one,
 # and the poison rows of issue 7 (BLOB sensor id, infinite and text temperatures, bad timestamps).
-MAIN_ROWS = """
+MAIN_ROWS_SQLITE = """
 INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES ('sensor-1', '2026-11-29 12:00:00', 21.5);
 INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 22.0);
 INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES ('gone', '2026-11-29 12:00:01', 1);
@@ -56,13 +62,133 @@ UPDATE readings SET temperature_c = 23.0 WHERE id = 2;
 """
 
 
-def shell(path):
-    """The database as a person with the sqlite3 shell sees it (autocommit)."""
-    return sqlite3.connect(path, timeout=30, isolation_level=None)
+MAIN_SCHEMA_POSTGRES = """
+CREATE TABLE readings (
+	id SERIAL NOT NULL,
+	sensor_id TEXT NOT NULL,
+	taken_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL,
+	temperature_c FLOAT NOT NULL,
+	PRIMARY KEY (id)
+);
+CREATE TABLE reading_changes (
+	id SERIAL NOT NULL,
+	op VARCHAR(6) NOT NULL,
+	reading_id INTEGER NOT NULL,
+	sensor_id TEXT,
+	taken_at TIMESTAMP WITH TIME ZONE,
+	temperature_c FLOAT,
+	PRIMARY KEY (id)
+);
+CREATE INDEX readings_sensor_time ON readings (sensor_id, taken_at);
+CREATE OR REPLACE FUNCTION readings_log_change() RETURNS trigger AS $$
+    DECLARE r readings%ROWTYPE;
+    BEGIN
+        IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+        INSERT INTO reading_changes (op, reading_id, sensor_id, taken_at, temperature_c)
+        VALUES (TG_OP, r.id, r.sensor_id, r.taken_at, r.temperature_c);
+        PERFORM pg_notify('reading_changes', '');
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER readings_log AFTER INSERT OR UPDATE OR DELETE ON readings
+       FOR EACH ROW EXECUTE FUNCTION readings_log_change();
+"""
+
+# PostgreSQL's types already refuse BLOB ids, text temperatures and unreadable times; what gets
+# through is an empty sensor id and non-finite temperatures.
+MAIN_ROWS_POSTGRES = """
+INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES ('sensor-1', '2026-11-29 12:00:00Z', 21.5);
+INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 22.0);
+INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES ('gone', '2026-11-29 12:00:01Z', 1);
+DELETE FROM readings WHERE sensor_id = 'gone';
+INSERT INTO readings VALUES (DEFAULT, '', '2026-11-29 12:00:02Z', 20);
+INSERT INTO readings VALUES (DEFAULT, 'sensor-1', '2026-11-29 12:00:03Z', 'Infinity');
+INSERT INTO readings VALUES (DEFAULT, 'sensor-1', '2026-11-29 12:00:04Z', '-Infinity');
+INSERT INTO readings VALUES (DEFAULT, 'sensor-1', '2026-11-29 12:00:05Z', 'NaN');
+UPDATE readings SET temperature_c = 23.0 WHERE id = 2;
+"""
+
+
+class Database:
+    """A database to migrate, reached as a person with the sqlite3 shell or psql would (autocommit)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+
+    def connect(self):
+        return shell(self.url)
+
+    def run(self, *statements):
+        """Run each statement; the rows of the last one."""
+        with closing(self.connect()) as connection:
+            for sql in statements:
+                cursor = connection.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def script(self, sql):
+        with closing(self.connect()) as connection:
+            if self.dialect == "sqlite":
+                connection.executescript(sql)
+            else:
+                connection.execute(sql)  # several statements: fine without parameters
+
+    def versions(self):
+        return [row[0] for row in self.run("SELECT version_num FROM alembic_version")]
+
+    def objects(self):
+        """Names of the tables, indexes, triggers and constraints."""
+        if self.dialect == "sqlite":
+            return {row[0] for row in self.run("SELECT name FROM sqlite_master")}
+        return {row[0] for row in self.run(
+            "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+            "WHERE nspname = 'public' UNION SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+            "UNION SELECT conname FROM pg_constraint")}
+
+    def dump(self, table):
+        """The rows as text, so that a NaN compares equal to itself."""
+        return [repr(row) for row in self.run(f"SELECT * FROM {table} ORDER BY id")]
+
+    @contextmanager
+    def migration_lock_held(self):
+        """Hold what a migrating process must take: SQLite's write lock, or the advisory lock."""
+        with closing(self.connect()) as holder:
+            if self.dialect == "sqlite":
+                holder.execute("BEGIN IMMEDIATE")
+                holder.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('held', 20)")
+                yield
+                holder.execute("COMMIT")
+            else:
+                holder.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
+                holder.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('held', 20)")
+                yield
+                holder.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
+
+
+MAIN = {"sqlite": MAIN_SCHEMA_SQLITE + MAIN_ROWS_SQLITE,
+        "postgresql": MAIN_SCHEMA_POSTGRES + MAIN_ROWS_POSTGRES}
+NEW_POISON = {
+    "sqlite": [("sensor_id", "X'616c706861'"), ("temperature_c", "1e999"), ("temperature_c", "'abc'"),
+               ("taken_at", "'garbage'")],
+    "postgresql": [("sensor_id", "''"), ("temperature_c", "'Infinity'"), ("temperature_c", "'NaN'")],
+}
+SCHEMA = {
+    "sqlite": {"readings", "reading_changes", "readings_sensor_time", "sample_slots",
+               "readings_log_insert", "readings_log_update", "readings_log_delete",
+               "readings_guard_insert", "readings_guard_update"},
+    "postgresql": {"readings", "reading_changes", "readings_sensor_time", "sample_slots", "readings_log",
+                   "readings_sensor_id_check", "readings_temperature_c_check"},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'wattson.db'}")
+    return Database(request.getfixturevalue("pg_url"))
 
 
 def start(url):
-    """A fresh process starting the way the web app and the worker do."""
+    """Start in this process the way the web app and the worker do."""
     from readings import create_db_app
 
     return create_db_app({"SQLALCHEMY_DATABASE_URI": url})
@@ -82,71 +208,70 @@ def starter(url, go):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def dump(path, table):
-    with shell(path) as connection:
-        return connection.execute(f"SELECT *, typeof(sensor_id) FROM {table} ORDER BY id").fetchall()
+def test_an_empty_database_gets_the_whole_schema(database):
+    start(database.url)
+    assert database.versions() == [HEAD]
+    assert SCHEMA[database.dialect] <= database.objects()
+    database.run("INSERT INTO readings VALUES (DEFAULT, 'sensor-1', '2026-11-29 12:00:00', 21.5)"
+                 if database.dialect == "postgresql" else
+                 "INSERT INTO readings VALUES (NULL, 'sensor-1', '2026-11-29 12:00:00', 21.5)")
+    assert database.run("SELECT op, reading_id FROM reading_changes") == [("INSERT", 1)]
 
 
-def versions(path):
-    with shell(path) as connection:
-        return [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+def test_a_second_start_changes_nothing(database):
+    start(database.url)
+    database.run("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 20)")
+    before = database.objects()
+    start(database.url)
+    assert database.objects() == before and database.versions() == [HEAD]
+    assert len(database.dump("readings")) == 1
 
 
-def objects(path):
-    with shell(path) as connection:
-        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-
-
-def test_an_empty_database_gets_the_whole_schema(tmp_path):
-    path = tmp_path / "new.db"
-    start(f"sqlite:///{path}")
-    assert versions(path) == [HEAD]
-    assert {"readings", "reading_changes", "readings_sensor_time", "sample_slots",
-            "readings_log_insert", "readings_log_update", "readings_log_delete"} <= objects(path)
-    with shell(path) as connection:
-        connection.execute("INSERT INTO readings VALUES (NULL, 'sensor-1', '2026-11-29 12:00:00', 21.5)")
-        assert connection.execute("SELECT op, reading_id FROM reading_changes").fetchall() == [("INSERT", 1)]
-
-
-def test_a_second_start_changes_nothing(tmp_path):
-    path = tmp_path / "again.db"
-    start(f"sqlite:///{path}")
-    with shell(path) as connection:
-        connection.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 20)")
-        before = connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-    start(f"sqlite:///{path}")
-    with shell(path) as connection:
-        assert connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
-    assert versions(path) == [HEAD] and len(dump(path, "readings")) == 1
-
-
-def test_a_database_made_by_main_is_adopted_with_its_rows_and_ids(tmp_path):
-    path = tmp_path / "main.db"
-    with shell(path) as connection:
-        connection.executescript(MAIN_SCHEMA + MAIN_ROWS)
-    readings, changes = dump(path, "readings"), dump(path, "reading_changes")
+def test_a_database_made_by_main_is_adopted_with_its_rows_and_ids(database):
+    database.script(MAIN[database.dialect])
+    readings, changes = database.dump("readings"), database.dump("reading_changes")
     assert len(readings) == 6 and len(changes) == 9
+    [(last_change,)] = database.run("SELECT max(id) FROM reading_changes")
 
-    start(f"sqlite:///{path}")
+    start(database.url)
 
-    assert versions(path) == [HEAD]
-    assert dump(path, "readings") == readings and dump(path, "reading_changes") == changes
-    with shell(path) as connection:
-        connection.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 24)")
-        (new_id,) = connection.execute("SELECT max(id) FROM reading_changes").fetchone()
-        assert new_id == changes[-1][0] + 1  # the feed goes on from where it was
-        # The door is shut for new poison, and the old poison can still be deleted.
-        for column, literal in [("sensor_id", "X'616c706861'"), ("temperature_c", "1e999"),
-                                ("temperature_c", "'abc'"), ("taken_at", "'garbage'")]:
-            with pytest.raises(sqlite3.IntegrityError, match=column):
-                connection.execute(f"UPDATE readings SET {column} = {literal} WHERE id = 2")
-        connection.execute("DELETE FROM readings WHERE typeof(sensor_id) = 'blob'")
-        assert connection.execute("SELECT count(*) FROM readings").fetchone() == (6,)
+    assert database.versions() == [HEAD]
+    assert database.dump("readings") == readings and database.dump("reading_changes") == changes
+    database.run("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 24)")
+    assert database.run("SELECT max(id) FROM reading_changes") == [(last_change + 1,)]  # the feed goes on
+    # The door is shut for new poison, and the old poison can still be deleted.
+    for column, literal in NEW_POISON[database.dialect]:
+        with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match=column):
+            database.run(f"UPDATE readings SET {column} = {literal} WHERE id = 2")
+    database.run("DELETE FROM readings WHERE id = 4")
+    assert database.run("SELECT count(*) FROM readings") == [(6,)]
+
+
+def test_processes_starting_together_migrate_once(database, tmp_path):
+    go = tmp_path / "go"
+    procs = [starter(database.url, go) for _ in range(4)]
+    time.sleep(3)  # let them reach the barrier (a late one only makes the test easier)
+    go.touch()
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, "\n".join(outputs)
+    assert database.versions() == [HEAD]
+    assert sum(out.count("Running upgrade  -> 0001_baseline") for out in outputs) == 1, outputs
+
+
+def test_a_start_waits_for_whoever_holds_the_migration_lock(database, tmp_path):
+    start(database.url)
+    with database.migration_lock_held():
+        proc = starter(database.url, go=tmp_path)
+        time.sleep(6)  # past the app's usual 5 s busy timeout
+        assert proc.poll() is None, proc.communicate()[0]
+    assert proc.wait(timeout=120) == 0, proc.communicate()[0]
+    wait_until(lambda: database.versions() == [HEAD], what="the migration after the holder")
+    assert database.run("SELECT sensor_id FROM readings") == [("held",)]
 
 
 def test_the_readme_migration_commands_work_and_revisions_go_down_and_up(tmp_path):
-    path = tmp_path / "cli.db"
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{path}")
+    database = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    env = dict(os.environ, DATABASE_URL=database.url)
 
     def flask_db(*args):
         done = subprocess.run([str(Path(PYTHON).parent / "flask"), "--app",
@@ -156,40 +281,9 @@ def test_the_readme_migration_commands_work_and_revisions_go_down_and_up(tmp_pat
         return done.stdout
 
     flask_db("upgrade")
-    assert HEAD in flask_db("current") and versions(path) == [HEAD]
+    assert HEAD in flask_db("current") and database.versions() == [HEAD]
     flask_db("downgrade", "0001_baseline")
-    assert versions(path) == ["0001_baseline"] and "sample_slots" not in objects(path)
-    assert "readings_guard_insert" not in objects(path)
+    assert database.versions() == ["0001_baseline"]
+    assert not {"sample_slots", "readings_guard_insert"} & database.objects()
     flask_db("upgrade")
-    assert versions(path) == [HEAD] and "readings_guard_insert" in objects(path)
-
-
-def test_processes_starting_together_migrate_once(tmp_path):
-    path, go = tmp_path / "together.db", tmp_path / "go"
-    procs = [starter(f"sqlite:///{path}", go) for _ in range(4)]
-    time.sleep(3)  # let them reach the barrier (a late one only makes the test easier)
-    go.touch()
-    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 4, "\n".join(outputs)
-    assert versions(path) == [HEAD]
-    assert sum(out.count("Running upgrade  -> 0001_baseline") for out in outputs) == 1, outputs
-
-
-def test_a_start_waits_for_a_writer_holding_the_lock(tmp_path):
-    path = tmp_path / "busy.db"
-    with shell(path) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")  # as the app leaves every database
-        connection.executescript(MAIN_SCHEMA)
-    holder = shell(path)
-    holder.execute("BEGIN IMMEDIATE")
-    holder.execute("INSERT INTO readings (sensor_id, temperature_c) VALUES ('held', 20)")
-    proc = starter(f"sqlite:///{path}", go=path)
-    try:
-        time.sleep(6)  # past the app's usual 5 s busy timeout
-        assert proc.poll() is None, proc.communicate()[0]
-    finally:
-        holder.execute("COMMIT")
-        holder.close()
-    assert proc.wait(timeout=120) == 0, proc.communicate()[0]
-    wait_until(lambda: versions(path) == [HEAD], what="the migration after the writer")
-    assert [row[1] for row in dump(path, "readings")] == ["held"]
+    assert database.versions() == [HEAD] and SCHEMA["sqlite"] <= database.objects()
