@@ -1,6 +1,7 @@
 """Schema migrations, on SQLite and PostgreSQL: from an empty database, from a database made by
 the pre-migration main (poison rows included), and with several processes starting together."""
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from conftest import PYTHON, REPO, wait_until
+from flask import current_app
 from pg import shell
 
 from readings.migrate import PG_LOCK_KEY
@@ -287,3 +290,20 @@ def test_the_readme_migration_commands_work_and_revisions_go_down_and_up(tmp_pat
     assert not {"sample_slots", "readings_guard_insert"} & database.objects()
     flask_db("upgrade")
     assert database.versions() == [HEAD] and SCHEMA["sqlite"] <= database.objects()
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(database, tmp_path):
+    """The upgrade runs in the lock's transaction, so a revision that fails half-way changes nothing
+    (SQLite too, whose DDL Alembic would otherwise run outside any transaction)."""
+    app = start(database.url)
+    directory = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", directory, ignore=shutil.ignore_patterns("__pycache__"))
+    (directory / "versions" / "0004_broken.py").write_text(
+        f"from alembic import op\nrevision = '0004_broken'\ndown_revision = {HEAD!r}\n"
+        "def upgrade():\n"
+        "    op.execute('CREATE TABLE half_done (x INTEGER)')\n"
+        "    op.execute('INSERT INTO readings (sensor_id, temperature_c) VALUES (1, 2, 3)')\n")
+    before = database.objects()
+    with app.app_context(), pytest.raises(Exception, match="(?i)values"):
+        command.upgrade(current_app.extensions["migrate"].migrate.get_config(str(directory)), "head")
+    assert database.objects() == before and database.versions() == [HEAD]
