@@ -8,6 +8,10 @@ import math
 import os
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
+from .models import Reading, SampleSlot, db
+
 # SQLite's busy timeout (readings.models): a write may wait this long for a lock before failing.
 DB_BUSY_S = 5.0
 
@@ -57,8 +61,24 @@ def timings(period_s, env=os.environ):
     return Timings(period_s, deadline)
 
 
-def write_sample(sensor_id, temperature_c, taken_at, slot=None):
-    """Store one sampled reading; its id. (The slot key arrives with the sample_slots table.)"""
-    from .store import write_reading
 
-    return write_reading(sensor_id, temperature_c, taken_at)
+def write_sample(sensor_id, temperature_c, taken_at, slot=None):
+    """Store one sampled reading and claim its (sensor, slot) in the same transaction; the new
+    reading's id, or None when that slot is already stored (a second beat, a redelivery, a retry
+    after its commit). A reading without a slot (written directly, not sampled) claims nothing.
+
+    The key lives in sample_slots, not in readings, so rows written by hand are never refused.
+    """
+    reading = Reading(sensor_id=sensor_id, temperature_c=temperature_c, taken_at=taken_at)
+    db.session.add(reading)
+    try:
+        if slot is not None:
+            db.session.flush()
+            db.session.add(SampleSlot(sensor_id=sensor_id, slot=slot, reading_id=reading.id))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if slot is not None and db.session.get(SampleSlot, (sensor_id, slot)) is not None:
+            return None
+        raise
+    return reading.id
