@@ -81,6 +81,8 @@ def sample(self, sensor_id, temperature_c=None, taken_at=None, slot=None):
         if temperature_c is None:
             return None
         taken_at = datetime.now(timezone.utc).isoformat()
+        # One line per reading taken: what bench/soak.py counts against what got stored.
+        log.info("sensor %s: took %s C at %s, slot %s", sensor_id, temperature_c, taken_at, slot)
     state = _context()
     with state["app"].app_context():
         try:
