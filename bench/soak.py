@@ -9,7 +9,8 @@ guard triggers first, as an old writer would see the table) or makes one sensor 
 
 At the end it prints the readings taken (the worker's "took" lines), stored, doubled (one sensor
 and slot stored twice), handed to the broker but never stored, and per client the changes missed,
-out of order and whether it is stuck behind the newest change. Loopback only; stops by itself.
+out of order, frames that are not JSON (NaN, Infinity) and whether it is stuck behind the newest
+change. Loopback only; stops by itself.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--clients 50] [--seed 1]
 """
@@ -185,7 +186,14 @@ class Client:
     def __init__(self, since):
         self.last = since
         self.seen = set()
-        self.out_of_order = self.duplicates = self.connects = 0
+        self.out_of_order = self.duplicates = self.connects = self.not_json = 0
+
+    def parse(self, payload):
+        """A frame; Python reads NaN and Infinity, a browser's JSON.parse does not: count them."""
+        bad = []
+        frame = json.loads(payload, parse_constant=bad.append)
+        self.not_json += bool(bad)
+        return frame
 
     def take(self, change_id):
         if change_id in self.seen:
@@ -208,7 +216,7 @@ async def run_client(client, port, stop):
                 if opcode == 8:
                     break
                 if opcode == 1:
-                    for change in json.loads(payload).get("changes", []):
+                    for change in client.parse(payload).get("changes", []):
                         client.take(change["id"])
         except (OSError, EOFError, asyncio.TimeoutError, ValueError, KeyError):
             pass
@@ -258,7 +266,7 @@ def clients_report(clients, db_path, since):
     rows = []
     for n, client in enumerate(clients):
         rows.append((n, len(expected - client.seen), client.out_of_order, client.duplicates,
-                     client.connects, client.last < newest))
+                     client.not_json, client.connects, client.last < newest))
     return len(expected), rows
 
 
@@ -293,11 +301,14 @@ def main(argv=None):
     for key, value in figures.items():
         print(f"readings {key}: {value}")
     print(f"changes in the log: {total}")
-    print(f"{'client':>6} {'missed':>7} {'out of order':>12} {'duplicates':>10} {'connects':>8} stuck")
-    for n, missed, disorder, duplicates, connects, stuck in rows:
-        print(f"{n:>6} {missed:>7} {disorder:>12} {duplicates:>10} {connects:>8} {stuck}")
+    print(f"{'client':>6} {'missed':>7} {'out of order':>12} {'duplicates':>10} "
+          f"{'not JSON':>8} {'connects':>8} stuck")
+    for n, missed, disorder, duplicates, not_json, connects, stuck in rows:
+        print(f"{n:>6} {missed:>7} {disorder:>12} {duplicates:>10} {not_json:>8} {connects:>8} "
+              f"{stuck}")
     print(f"clients: missed total {sum(r[1] for r in rows)}, out of order total "
-          f"{sum(r[2] for r in rows)}, stuck {sum(r[5] for r in rows)} of {len(rows)}")
+          f"{sum(r[2] for r in rows)}, frames that are not JSON {sum(r[4] for r in rows)}, "
+          f"stuck {sum(r[6] for r in rows)} of {len(rows)}")
 
 
 async def drive(clients, port, until, chaos):
