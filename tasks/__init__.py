@@ -22,6 +22,8 @@ app.conf.update(
         "visibility_timeout": TIMINGS.visibility_timeout_s,
         "unacked_restore_interval": TIMINGS.restore_interval_s,
         "unacked_restore_throttle": 1,
+        # A worker killed during a sweep leaves its lock behind; kombu's default holds it 5 min.
+        "unacked_mutex_expire": 30,
     },
     beat_schedule_filename=str(settings.INSTANCE_DIR / "celerybeat-schedule"),
     beat_schedule={
