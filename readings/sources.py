@@ -2,11 +2,14 @@
 
 A source is a callable returning degrees Celsius (or raising SourceError when it cannot answer).
 """
+import http.client
 import json
 import math
 import random
+import socket
+import threading
 import time
-import urllib.request
+import urllib.parse
 
 MIN_C, MAX_C = -50.0, 150.0
 
@@ -74,22 +77,62 @@ def parse_reply(body):
 
 
 class HttpSensor:
-    """A real device that answers GET url with its temperature."""
+    """A real device that answers GET url with its temperature, within deadline_s in total.
 
-    def __init__(self, url, timeout_s=3.0):
+    A per-operation timeout is not enough: a device that sends one byte every 2 s never trips a 3 s
+    timeout and would hold the worker for as long as it trickles. A timer cuts the connection when
+    the whole exchange (connect, request, headers, body) has taken deadline_s.
+    """
+
+    def __init__(self, url, deadline_s=3.0):
         self.url = url
-        self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(f"SENSOR_URL must be an http(s) URL, not {url!r}")
+        self._parts = parts
 
     def __call__(self, now=None):
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as reply:
-                return parse_reply(reply.read(64 * 1024))
-        except OSError as error:  # URLError, timeouts and refused connections are all OSErrors
-            raise SourceError(f"{self.url} unreachable: {error}") from None
+            return parse_reply(self._get())
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut
+            raise SourceError(f"{self.url} unreachable: {error or type(error).__name__}") from None
+
+    def _get(self):
+        parts = self._parts
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = kind(parts.hostname, parts.port, timeout=self.deadline_s)
+        started = time.monotonic()
+        connection.connect()
+        sock = connection.sock  # kept: the connection forgets it once a reply says "close"
+        cut = threading.Timer(max(0.0, self.deadline_s - (time.monotonic() - started)),
+                              _shut, (sock,))
+        cut.start()
+        try:
+            connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/",
+                                                               parts.query, "")))
+            reply = connection.getresponse()
+            body = reply.read(64 * 1024)
+        finally:
+            cut.cancel()
+            connection.close()
+        if time.monotonic() - started >= self.deadline_s:
+            raise TimeoutError(f"no complete reply within {self.deadline_s:g} s")
+        if reply.status != 200:
+            raise SourceError(f"{self.url} answered HTTP {reply.status} {reply.reason}")
+        return body
 
 
-def source_for(sensor_id, sensor_url=None):
+def _shut(sock):
+    # shutdown() wakes a recv() blocked in another thread; close() alone would not.
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def source_for(sensor_id, sensor_url=None, deadline_s=3.0):
     """The HTTP source when SENSOR_URL is set ({sensor} in it names the sensor), else a simulation."""
     if sensor_url:
-        return HttpSensor(sensor_url.replace("{sensor}", sensor_id))
+        return HttpSensor(sensor_url.replace("{sensor}", sensor_id), deadline_s)
     return SimulatedSensor(seed=sensor_id)

@@ -2,6 +2,11 @@
 from celery import Celery
 
 from readings import settings
+from readings.sampling import timings
+
+from . import lifetime
+
+TIMINGS = timings(settings.sample_period_s())
 
 app = Celery("wattson", broker=settings.redis_url(), include=["tasks.sampling"])
 app.conf.update(
@@ -11,6 +16,15 @@ app.conf.update(
     task_ignore_result=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
+    # A dead worker's unacknowledged messages come back after visibility_timeout, checked every
+    # restore interval (kombu's defaults: an hour, and a sweep every 100 s).
+    broker_transport_options={
+        "visibility_timeout": TIMINGS.visibility_timeout_s,
+        "unacked_restore_interval": TIMINGS.restore_interval_s,
+        "unacked_restore_throttle": 1,
+        # A worker killed during a sweep leaves its lock behind; kombu's default holds it 5 min.
+        "unacked_mutex_expire": 30,
+    },
     beat_schedule_filename=str(settings.INSTANCE_DIR / "celerybeat-schedule"),
     beat_schedule={
         f"sample-{sensor}": {
@@ -18,9 +32,11 @@ app.conf.update(
             "schedule": settings.sample_period_s(),
             "args": (sensor,),
             # A sample that could not run within its period is stale: skip it, take the next.
+            # (Only this message expires: a retry that carries a reading taken never does.)
             "options": {"expires": settings.sample_period_s()},
         }
         for sensor in settings.sensors()
     },
 )
 settings.INSTANCE_DIR.mkdir(exist_ok=True)
+lifetime.bind_to_worker()

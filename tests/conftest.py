@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -168,7 +168,8 @@ def db_app(tmp_path, redis_server):
 
 @pytest.fixture
 def http_device():
-    """Start a real HTTP server whose reply to GET path is reply(path) -> (status, body bytes)."""
+    """Start a real HTTP server whose reply to GET path is reply(path) -> (status, body), body
+    being bytes or an iterable of chunks sent as they come (a slow device, see trickle)."""
     servers = []
 
     def start(reply):
@@ -177,12 +178,18 @@ def http_device():
                 status, body = reply(self.path)
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(body)
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    try:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
 
             def log_message(self, *args):
                 pass
 
-        server = HTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # a slow reply delays no other
+        server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}"
@@ -231,3 +238,23 @@ def pg_server():
 def pg_url(pg_server):
     """The SQLAlchemy URL of a new, empty database on the session's cluster."""
     return pg_server.create_database()
+
+
+# ---- sampler fixtures (issue 7: slow sensors, doubled and lost readings) ----
+
+def trickle(interval_s=2.0, count=60):
+    """A body for http_device that a slow device sends: one byte every interval_s."""
+    for _ in range(count):
+        yield b" "
+        time.sleep(interval_s)
+
+
+@pytest.fixture
+def own_broker(live_env, redis_server):
+    """A Redis database of its own for tests that kill workers: what they leave unacknowledged
+    must not reach the next test's worker."""
+    live_env["REDIS_URL"] = redis_server.url.rsplit("/", 1)[0] + "/1"
+    client = redis_lib.Redis.from_url(live_env["REDIS_URL"])
+    client.flushdb()
+    yield client
+    client.flushdb()

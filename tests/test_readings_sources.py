@@ -1,6 +1,9 @@
 import math
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import trickle
 
 from readings.sources import (
     HttpSensor,
@@ -77,9 +80,32 @@ def test_http_sensor_nan_is_caught_by_validation(http_sensor_server):
 
 def test_http_sensor_unreachable_is_a_source_error():
     with pytest.raises(SourceError, match="unreachable"):
-        HttpSensor("http://127.0.0.1:9/none", timeout_s=1)()
+        HttpSensor("http://127.0.0.1:9/none", deadline_s=1)()
 
 
 def test_http_error_status_is_a_source_error(http_sensor_server):
     with pytest.raises(SourceError):
         HttpSensor(http_sensor_server + "/missing")()
+
+
+def test_http_sensor_gives_up_on_a_trickling_device_at_its_deadline(http_device):
+    # One byte every 0.5 s never trips a per-read timeout; only a total deadline stops it.
+    url = http_device(lambda path: (200, trickle(0.5)))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="unreachable"):
+        HttpSensor(url, deadline_s=1.5)()
+    assert time.monotonic() - started < 10  # not the minute the device would trickle for
+
+
+def test_http_sensor_reads_a_prompt_device_while_another_request_trickles(http_device):
+    url = http_device(lambda path: (200, trickle(0.5) if path == "/slow" else b"21.5"))
+    with ThreadPoolExecutor() as pool:
+        slow = pool.submit(HttpSensor(url + "/slow", deadline_s=1.5))
+        assert HttpSensor(url + "/good", deadline_s=1)() == 21.5
+        with pytest.raises(SourceError):
+            slow.result()
+
+
+def test_http_sensor_refuses_a_url_that_is_not_http():
+    with pytest.raises(SourceError, match="SENSOR_URL must be an http"):
+        HttpSensor("ftp://example/x")

@@ -69,3 +69,17 @@ def test_database_errors_retry_and_store_the_reading_taken(live_env, request, db
         (locked_at + 1,))[0][0] >= 2, timeout=30, what="the delayed reading to be stored")
     ids = [i for (i,) in db_exec("SELECT id FROM readings ORDER BY id")]
     assert ids == list(range(1, len(ids) + 1))
+
+
+def test_a_row_the_relay_cannot_encode_does_not_fail_the_sampling_task(live_env, request, db_exec):
+    worker = request.getfixturevalue("celery_worker")
+    wait_until(lambda: db_exec("SELECT count(*) FROM readings")[0][0] >= 1, timeout=30,
+               what="a first reading")
+    for trigger in ("readings_guard_insert", "readings_guard_update"):  # an old writer's table
+        db_exec(f"DROP TRIGGER IF EXISTS {trigger}")
+    db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES (X'616c706861', 20.0)")
+    newest = db_exec("SELECT max(id) FROM readings")[0][0]
+    wait_until(lambda: db_exec("SELECT count(*) FROM readings WHERE id > ?", (newest,))[0][0] >= 2,
+               timeout=30, what="two more readings")
+    assert "could not relay the change log; the reading is stored" in worker.output()
+    assert "raised unexpected" not in worker.output()
