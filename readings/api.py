@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import export, ingest
@@ -31,6 +32,16 @@ def problem(status, message, **details):
 def http_error(error):
     """JSON, not Flask's HTML page, for the 404 and 413 raised in these views."""
     return problem(error.code, error.description)
+
+
+@blueprint.errorhandler(OperationalError)
+def database_busy(error):
+    """A locked or unreachable database: nothing was stored, and a retry may succeed."""
+    current_app.logger.warning("readings API: database error: %s", error)
+    response = problem(503, "the database is busy or unreachable; nothing was stored, retry "
+                            "(with the same Idempotency-Key)")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def authorized(header, token):

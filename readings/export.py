@@ -67,18 +67,20 @@ def query(dialect, sensors, start, end):
     """Readings of sensors in about [start, end], ordered by time then id (refined by `valid`)."""
     columns = select(Reading.id, Reading.sensor_id, Reading.taken_at, Reading.temperature_c)
     if dialect == "sqlite":
-        # strftime reads every accepted form as UTC (to the millisecond); NULL for garbage.
+        # strftime reads every accepted form as UTC (NULL for garbage), to the millisecond: rows
+        # within one millisecond come by id. The range itself is exact (Export._keep).
         at = func.strftime("%Y-%m-%d %H:%M:%f", Reading.taken_at)
         ms = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
         selected = columns.where(Reading.taken_at >= start - TEXT_MARGIN,
                                  Reading.taken_at < end + TEXT_MARGIN,
                                  at >= ms(start), at <= ms(end))
+        order = (at, Reading.id)
     else:
-        at = Reading.taken_at
-        selected = columns.where(at >= start, at < end)
+        selected = columns.where(Reading.taken_at >= start, Reading.taken_at < end)
+        order = (Reading.taken_at, Reading.id)
     if sensors is not None:
         selected = selected.where(Reading.sensor_id.in_(sensors))
-    return selected.order_by(at, Reading.id)
+    return selected.order_by(*order)
 
 
 def readable(row):

@@ -4,7 +4,11 @@ the half-open range and its defaults, bad parameters, and a streamed (chunked) b
 import csv
 import io
 import json
+import os
+import re
+import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -194,3 +198,30 @@ def test_the_export_needs_no_token_even_when_ingest_is_off(web_server, db_exec):
     reply = get(web_server)
     assert reply.status_code == 200
     assert [r["temperature_c"] for r in reply.json()["readings"]] == [20.5]
+
+
+def readme_curls():
+    """The curl commands of the README's API section, continuation lines joined."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Readings API", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [line.split("  #")[0] for line in lines if line.startswith("curl ")]
+
+
+def test_the_readme_curl_examples_work(api_server, sql, tmp_path):
+    curls = readme_curls()
+    assert len(curls) == 4
+    env = dict(os.environ, INGEST_TOKEN=TOKEN)
+    outputs = [subprocess.run(["bash", "-c", command.replace("http://127.0.0.1:8050", api_server.url)
+                               + " --silent --show-error --fail"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+               for command in curls]
+    one, two = json.loads(outputs[0])["ids"], json.loads(outputs[1])["ids"]
+    assert len(one) == 1 and len(two) == 2
+    exported = json.loads(outputs[2])
+    assert [r["id"] for r in exported["readings"]] == [one[0], two[0], two[1]]
+    assert exported["sensors"] == ["balcony", "cellar"]
+    lines = (tmp_path / "readings.csv").read_text().splitlines()
+    assert lines[0] == "id,sensor_id,taken_at,temperature_c" and len(lines) == 4
+    assert lines[1] == f"{one[0]},balcony,2026-11-29T12:30:00.000000Z,21.4"

@@ -256,3 +256,18 @@ def test_a_bad_idempotency_key_is_refused_with_400(api_server, sql, key):
     reply = post(api_server, GOOD, **{"Idempotency-Key": key.encode().decode("latin-1")})
     assert reply.status_code == 400 and "Idempotency-Key" in reply.json()["error"]
     assert stored(sql) == []
+
+
+def test_a_locked_database_answers_503_and_the_retry_stores_once(api_server, sql):
+    holder = sqlite3.connect(api_server.database, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # longer than the app's busy timeout (5 s)
+        busy = post(api_server, GOOD, **{"Idempotency-Key": "busy"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    assert "nothing was stored" in busy.json()["error"]
+    assert stored(sql) == []
+    retry = post(api_server, GOOD, **{"Idempotency-Key": "busy"})
+    assert retry.status_code == 201 and len(stored(sql)) == 1
