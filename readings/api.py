@@ -80,6 +80,8 @@ def post_readings():
         data = json.loads(body)
     except ValueError as error:  # also bytes that are not UTF-8
         return problem(400, f"malformed JSON: {error}")
+    except RecursionError:
+        return problem(400, "malformed JSON: nested too deeply")
     try:
         rows = ingest.parse_items(data, now)
     except ingest.BadItem as bad:

@@ -64,7 +64,7 @@ def parse_query(args, now):
 
 
 def query(dialect, sensors, start, end):
-    """Readings of sensors in about [start, end], ordered by time then id (refined by `valid`)."""
+    """Readings of sensors in about [start, end], ordered by time then id (refined by Export)."""
     columns = select(Reading.id, Reading.sensor_id, Reading.taken_at, Reading.temperature_c)
     if dialect == "sqlite":
         # strftime reads every accepted form as UTC (NULL for garbage), to the millisecond: rows

@@ -40,7 +40,8 @@ class BadItem(ValueError):
     def __init__(self, index, field, why):
         self.index, self.field = index, field
         where = f"item {index}: " if index is not None else ""
-        super().__init__(f"{where}{field}: {why}")
+        why = str(why)  # validate() quotes the whole value: a 1 MB string must not come back whole
+        super().__init__(f"{where}{field}: {why if len(why) <= 200 else why[:197] + '...'}")
 
 
 class KeyReused(ValueError):

@@ -135,6 +135,7 @@ def test_a_body_declared_over_1_mb_is_refused_before_it_is_sent(api_server):
     (b"", "malformed JSON"),
     (b"{'sensor_id': 'a'}", "malformed JSON"),
     (b'{"sensor_id": "\xff", "temperature_c": 20}', "malformed JSON"),
+    (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
 ])
 def test_malformed_json_is_refused_with_400(api_server, sql, body, message):
     reply = post(api_server, body)
@@ -157,6 +158,7 @@ GOOD = {"sensor_id": "sensor-1", "temperature_c": 20.5}
     ({"sensor_id": "sensor-1", "temperature_c": None}, "temperature_c", "not a number"),
     ({"sensor_id": "sensor-1", "temperature_c": "warm"}, "temperature_c", "not a number"),
     ({"sensor_id": "sensor-1", "temperature_c": True}, "temperature_c", "not a number"),
+    ({"sensor_id": "sensor-1", "temperature_c": "warm" * 200_000}, "temperature_c", "not a number"),
     ({"sensor_id": "sensor-1", "temperature_c": 150.01}, "temperature_c", "outside -50..150"),
     ({"sensor_id": "sensor-1", "temperature_c": -273}, "temperature_c", "outside -50..150"),
     ({"sensor_id": "sensor-1", "temperature_c": float("nan")}, "temperature_c", "not finite"),
@@ -176,6 +178,7 @@ def test_a_bad_item_is_refused_naming_its_field_and_index_and_nothing_is_stored(
     problem = reply.json()
     assert (problem["field"], problem["index"]) == (field, 2)
     assert problem["error"].startswith(f"item 2: {field}: ") and words in problem["error"]
+    assert len(problem["error"]) < 300
     assert stored(sql) == []  # the two good items before it were not stored either
     single = post(api_server, item)
     assert single.status_code == 422
