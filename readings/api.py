@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import export, ingest
 from .models import db
@@ -50,6 +50,20 @@ def authorized(header, token):
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def read_body():
+    """The request body, or 413 if it is over MAX_BODY_BYTES: from its Content-Length before
+    reading, or while reading a chunked one."""
+    # One byte over the limit: werkzeug's stream stops at the limit without saying it cut anything.
+    request.max_content_length = MAX_BODY_BYTES + 1
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        body = None
+    if body is None or len(body) > MAX_BODY_BYTES:
+        abort(413, f"the body is over {MAX_BODY_BYTES} bytes (1 MiB); send fewer readings at once")
+    return body
+
+
 def idempotency_key():
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_KEY_CHARS and key.isascii() and key.isprintable()):
@@ -66,8 +80,7 @@ def post_readings():
         response = problem(401, "send Authorization: Bearer <INGEST_TOKEN>")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    request.max_content_length = MAX_BODY_BYTES  # 413 from Content-Length, before reading
-    body = request.get_data(cache=False)
+    body = read_body()
     key, now = idempotency_key(), datetime.now(timezone.utc)
     body_sha256 = ingest.digest(body)
     try:

@@ -114,10 +114,23 @@ def test_a_body_over_1_mb_is_refused_with_413(api_server, sql):
     padded = body[:-1] + b" " * (MAX_BODY_BYTES + 1 - len(body)) + b"]"
     assert len(padded) == MAX_BODY_BYTES + 1
     reply = post(api_server, padded)
-    assert reply.status_code == 413
+    assert reply.status_code == 413 and "1 MiB" in reply.json()["error"]
     assert stored(sql) == []
     # Exactly at the limit it is read (and stored).
     assert post(api_server, padded[:-2] + b"]").status_code == 201
+
+
+def test_a_chunked_body_over_1_mb_is_refused_too(api_server, sql):
+    """Without a Content-Length the limit holds while reading."""
+    body = json.dumps([{"sensor_id": "sensor-1", "temperature_c": 20}]).encode()
+    padding = (b" " * 2**16 for _ in range(MAX_BODY_BYTES // 2**16 + 1))
+    reply = requests.post(api_server.url + "/api/readings", data=iter([body[:-1], *padding, b"]"]),
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert reply.status_code == 413
+    assert stored(sql) == []
+    small = requests.post(api_server.url + "/api/readings", data=iter([body[:-1], b" " * 10, b"]"]),
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert small.status_code == 201 and len(stored(sql)) == 1
 
 
 def test_a_body_declared_over_1_mb_is_refused_before_it_is_sent(api_server):
