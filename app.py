@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
-from readings import create_db_app, start_live_feed
+from readings import api, create_db_app, start_live_feed
 
 
 def navbar():
@@ -48,6 +48,7 @@ def create_app(config=None):
         suppress_callback_exceptions=True,
     )
     app.layout = layout
+    server.register_blueprint(api.blueprint)
     start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
     return app
 

@@ -55,4 +55,5 @@ def flask_config(env=os.environ):
         "SENSOR_URL": sensor_url(env),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "NILM_LABEL_CONCURRENCY": nilm_label_concurrency(env),
+        "INGEST_TOKEN": env.get("INGEST_TOKEN") or None,  # unset: POST /api/readings is off (404)
     }
