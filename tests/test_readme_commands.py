@@ -1,6 +1,7 @@
 """The README's commands still do what it says."""
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import urllib.request
@@ -17,9 +18,13 @@ def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
     # What `make run` runs once the venv exists; its own process group, like a terminal's.
     proc = subprocess.Popen([PYTHON, "serve.py"], cwd=REPO, env=env, start_new_session=True,
                             stdout=open(tmp_path / "run.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status == 200,
-                   timeout=60, what="the web app")
+        wait_until(lambda: f"Wattson on {url} " in (tmp_path / "run.log").read_text(),
+                   timeout=120, what="make run to print the URL")
+        # Printed only once the web app answers: no retry here.
+        assert urllib.request.urlopen(f"{url}/", timeout=10).status == 200
+        assert "gunicorn" in (tmp_path / "run.log").read_text()  # what production runs
 
         def readings():
             with sqlite3.connect(tmp_path / "run.db") as db:
@@ -33,6 +38,24 @@ def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
     marker = str(tmp_path).encode()
     wait_until(lambda: not started_with(marker), timeout=15,
                what=f"every process make run started to exit: {started_with(marker)}")
+
+
+def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp_path):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
+    env.pop("REDIS_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        run = subprocess.run([PYTHON, "serve.py"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"cannot serve on 127.0.0.1:{port}: the port is already in use (another Wattson?); "
+        "stop that or set PORT"]
+    assert not started_with(str(tmp_path).encode())  # no Redis, worker or web app left behind
+    assert not (tmp_path / "run.db").exists()
 
 
 def started_with(marker):
