@@ -1,5 +1,6 @@
 """The README's commands still do what it says."""
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -68,6 +69,13 @@ def started_with(marker):
         except OSError:  # gone meanwhile, or not ours to read
             pass
     return pids
+
+
+def test_readme_documents_every_variable_gunicorn_conf_reads():
+    names = re.findall(r"environ\.get\(['\"](\w+)", (REPO / "gunicorn.conf.py").read_text())
+    table = (REPO / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]
+    assert set(names) >= {"HOST", "PORT", "WEB_PROCESSES", "WEB_THREADS", "LOG_REQUESTS"}
+    assert [n for n in names if f"`{n}`" not in table] == []
 
 
 def test_readme_names_exactly_the_two_setup_commands():
