@@ -8,13 +8,22 @@ import os
 import signal
 import threading
 
+
+def whole_number(name, default):
+    """A count from the environment, or a one-line refusal that names the variable."""
+    value = os.environ.get(name, default).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
-workers = int(os.environ.get("WEB_PROCESSES", "2"))
+workers = whole_number("WEB_PROCESSES", "2")
 # gthread, because flask-sock holds each WebSocket on a thread of its own for as long as the page
 # is open: a process serves at most WEB_THREADS sockets and requests at once. Idle threads are
 # only made when needed, so a high ceiling is cheap.
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "1000"))
+threads = whole_number("WEB_THREADS", "1000")
 worker_connections = threads + 100  # room for kept-alive connections beside busy threads
 preload_app = False
 # Sockets are closed as soon as a process is told to stop (below); this only bounds requests
@@ -40,11 +49,20 @@ def post_worker_init(worker):
     """On SIGTERM close this process's WebSockets first: browsers reconnect, to any process, and
     replay from their last id, and the stop does not wait out the graceful timeout."""
     hub = worker.wsgi.extensions["readings_hub"]
+    stopping = threading.Event()
+
+    def close_sockets_when_stopping():
+        stopping.wait()
+        hub.drop_all()
+
+    # The closing happens on a thread of its own: a signal handler must not wait on the hub's
+    # locks, nor (under -k gevent) start a thread.
+    threading.Thread(target=close_sockets_when_stopping, name="readings-close-on-stop",
+                     daemon=True).start()
     stop_worker = worker.handle_exit
 
     def close_sockets_then_stop(signum, frame):
-        # A thread, not the handler itself: the handler must not wait on the hub's locks.
-        threading.Thread(target=hub.drop_all, name="readings-drop-all").start()
+        stopping.set()
         stop_worker(signum, frame)
 
     signal.signal(signal.SIGTERM, close_sockets_then_stop)

@@ -59,6 +59,22 @@ def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp
     assert not (tmp_path / "run.db").exists()
 
 
+def test_make_run_stops_everything_with_one_line_when_gunicorn_cannot_start(tmp_path):
+    env = dict(os.environ, PORT=str(free_port()), WEB_PROCESSES="two",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
+    env.pop("REDIS_URL", None)
+    run = subprocess.run([PYTHON, "serve.py"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1
+    assert "WEB_PROCESSES must be a whole number of at least 1, not 'two'" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[-1].startswith("the web app did not start: gunicorn exited")
+    assert "Wattson on" not in run.stdout
+    marker = str(tmp_path).encode()
+    wait_until(lambda: not started_with(marker), timeout=15,
+               what=f"Redis and the worker to be stopped: {started_with(marker)}")
+
+
 def started_with(marker):
     """Pids of the processes whose environment mentions marker (serve.py's children inherit it)."""
     pids = []
@@ -72,7 +88,7 @@ def started_with(marker):
 
 
 def test_readme_documents_every_variable_gunicorn_conf_reads():
-    names = re.findall(r"environ\.get\(['\"](\w+)", (REPO / "gunicorn.conf.py").read_text())
+    names = re.findall(r"['\"]([A-Z][A-Z_]{2,})['\"]", (REPO / "gunicorn.conf.py").read_text())
     table = (REPO / "README.md").read_text().split("## Configuration")[1].split("\n## ")[0]
     assert set(names) >= {"HOST", "PORT", "WEB_PROCESSES", "WEB_THREADS", "LOG_REQUESTS"}
     assert [n for n in names if f"`{n}`" not in table] == []
