@@ -15,12 +15,12 @@ from test_readings_socket import insert, read_changes, ws_url
 class Gunicorn(Service):
     """`gunicorn app:server` exactly as production runs it: no flags, settings from the env."""
 
-    def __init__(self, env, log_path, processes, **extra_env):
+    def __init__(self, env, log_path, processes, flags=(), **extra_env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(env, PORT=str(self.port), WEB_PROCESSES=str(processes), WEB_THREADS="64",
                    **extra_env)
-        super().__init__([PYTHON, "-m", "gunicorn", "app:server"], env, log_path,
+        super().__init__([PYTHON, "-m", "gunicorn", "app:server", *flags], env, log_path,
                          ready=lambda: self.health()[0] == 200)
 
     def health(self):
@@ -46,17 +46,32 @@ class Gunicorn(Service):
 
 
 @pytest.fixture
-def two_processes(live_env, tmp_path):
-    server = Gunicorn(live_env, tmp_path / "gunicorn.log", processes=2).start()
-    yield server
-    server.stop()
+def gunicorn(live_env, tmp_path):
+    """Start `gunicorn app:server [flags]` with N processes; stopped after the test."""
+    servers = []
+
+    def start(processes, *flags, **extra_env):
+        log_path = tmp_path / f"gunicorn-{len(servers)}.log"
+        servers.append(Gunicorn(live_env, log_path, processes, flags, **extra_env))
+        return servers[-1].start()
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture
-def one_process(live_env, tmp_path):
-    server = Gunicorn(live_env, tmp_path / "gunicorn.log", processes=1).start()
-    yield server
-    server.stop()
+def two_processes(gunicorn):
+    return gunicorn(2)
+
+
+@pytest.fixture
+def one_process(gunicorn):
+    return gunicorn(1)
+
+
+# gthread is the default; gevent is the documented alternative for many sockets per process.
+WORKER_CLASSES = pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
 
 
 def log_end(db_exec):
@@ -74,12 +89,18 @@ def connect_over_both(server, since, most=40):
     raise AssertionError(f"{most} clients all went to one process: {counts}")
 
 
+@WORKER_CLASSES
 def test_clients_on_both_processes_get_every_change_once_and_in_order(
-        two_processes, db_exec, celery_worker):
+        gunicorn, worker_class, db_exec, celery_worker):
+    server = gunicorn(2, "-k", worker_class)
     since = log_end(db_exec)
-    sockets, _ = connect_over_both(two_processes, since)
+    sockets, _ = connect_over_both(server, since)
     # The worker writes a reading a second (commit, then publish); a person writes with sqlite3.
-    last = [insert(db_exec, 20.0 + i, sensor="by-hand") for i in range(10)][-1]
+    for i in range(10):
+        insert(db_exec, 20.0 + i, sensor="by-hand")
+    wait_until(lambda: db_exec("SELECT count(*) FROM reading_changes WHERE id > ? AND sensor_id = ?",
+                               (since, "sensor-1"))[0][0] >= 2, timeout=60, what="the worker's samples")
+    last = log_end(db_exec)
     for ws in sockets:
         changes = read_changes(ws, last, timeout=20)
         got = [c["id"] for c in changes]
@@ -131,18 +152,20 @@ def test_clients_of_a_killed_process_reconnect_and_replay_without_loss(two_proce
     assert victim not in two_processes.clients_per_process(2, 0)
 
 
-def test_a_stopping_process_closes_its_sockets_instead_of_waiting(one_process, db_exec):
-    ws = websocket.create_connection(ws_url(one_process, 0))
+@WORKER_CLASSES
+def test_a_stopping_process_closes_its_sockets_instead_of_waiting(gunicorn, worker_class, db_exec):
+    server = gunicorn(1, "-k", worker_class)
+    ws = websocket.create_connection(ws_url(server, 0))
     read_changes(ws, insert(db_exec, 20.0))
-    one_process.proc.send_signal(signal.SIGTERM)  # what a deploy or `make run`'s Ctrl-C sends
+    server.proc.send_signal(signal.SIGTERM)  # what a deploy or `make run`'s Ctrl-C sends
     ws.settimeout(30)
     opcode, _ = ws.recv_data(control_frame=True)
     while opcode == websocket.ABNF.OPCODE_TEXT:  # a heartbeat may come first
         opcode, _ = ws.recv_data(control_frame=True)
     # A close frame from the server, not a connection cut when the process is killed.
     assert opcode == websocket.ABNF.OPCODE_CLOSE
-    assert one_process.proc.wait(timeout=60) == 0
-    assert "SIGKILL" not in one_process.output()
+    assert server.proc.wait(timeout=60) == 0
+    assert "SIGKILL" not in server.output() and "Traceback" not in server.output()
 
 
 def test_healthz_says_redis_down_is_degraded_and_only_a_lost_database_is_503(
@@ -187,14 +210,11 @@ def get(url):
 
 
 @pytest.mark.parametrize("log_requests", ["", "1"])
-def test_gunicorn_logs_no_line_per_request_unless_asked(live_env, tmp_path, log_requests):
-    server = Gunicorn(live_env, tmp_path / "gunicorn.log", processes=1, LOG_REQUESTS=log_requests)
-    server.start()
-    try:
-        assert get(f"{server.url}/") == 200
-        assert get(f"{server.url}/_favicon.ico?v=1") == 200
-    finally:
-        server.stop()
+def test_gunicorn_logs_no_line_per_request_unless_asked(gunicorn, log_requests):
+    server = gunicorn(1, LOG_REQUESTS=log_requests)
+    assert get(f"{server.url}/") == 200
+    assert get(f"{server.url}/_favicon.ico?v=1") == 200
+    server.stop()
     log = server.output()
     assert ("GET /_favicon.ico" in log) is bool(log_requests)
     assert "development server" not in log
