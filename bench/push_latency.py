@@ -9,7 +9,7 @@ figure is an upper bound). The comparison is a client that polls the database on
 page with a 1 s timer would.
 
     .venv/bin/python bench/push_latency.py [--clients 1 100 1000] [--web-procs 0 1 2]
-                                           [--rate 20] [--seconds 10] [--runs 3]
+                               [--worker-class gthread|gevent] [--rate 20] [--seconds 10] [--runs 3]
 
 One row per (server, clients); --web-procs 0 is the development server.
 """
@@ -205,14 +205,14 @@ def percentile(sorted_values, q):
 
 # ---- the services ----
 
-def web_command(procs):
+def web_command(procs, worker_class):
     if procs == 0:
         return [sys.executable, "app.py"]
-    return [sys.executable, "-m", "gunicorn", "app:server", "-w", str(procs)]
+    return [sys.executable, "-m", "gunicorn", "app:server", "-w", str(procs), "-k", worker_class]
 
 
-def start_web(procs, env, log_path):
-    web = start(web_command(procs), env, cwd=REPO,
+def start_web(command, env, log_path):
+    web = start(command, env, cwd=REPO,
                 stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['PORT']}/"
     for _ in range(300):
@@ -236,6 +236,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--web-procs", type=int, nargs="+", default=[0],
                         help="gunicorn processes; 0 = python app.py (the development server)")
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"],
+                        help="gunicorn's worker class (gevent needs the [gevent] extra)")
     parser.add_argument("--rate", type=int, default=20, help="readings written per second")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
@@ -260,8 +262,8 @@ def main(argv=None):
               f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8} "
               f"{'1st client':>10} {'fan-out':>8}")
         for procs in args.web_procs:
-            web = start_web(procs, env, workdir / f"web-{procs}.log")
-            server = f"gunicorn {procs}" if procs else "app.py"
+            web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{procs}.log")
+            server = f"{args.worker_class} {procs}" if procs else "app.py"
             for clients in args.clients:
                 runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
                                             args.rate, args.seconds)) for _ in range(args.runs)]
