@@ -204,6 +204,11 @@ def test_healthz_says_redis_down_is_degraded_and_only_a_lost_database_is_503(
     assert "health: degraded" in log and "health: down" in log  # one line per change of state
 
 
+def test_flags_on_the_command_line_win_over_the_environment(gunicorn):
+    server = gunicorn(1, "-w", "2")  # WEB_PROCESSES=1
+    assert len(server.clients_per_process(2, 0)) == 2
+
+
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status
