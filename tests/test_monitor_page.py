@@ -14,9 +14,19 @@ from readings.store import write_reading
 from tests.conftest import wait_until
 
 
+def status(dash_duo):
+    return dash_duo.find_element("#feed-status").text
+
+
+def wait_for_socket(dash_duo, timeout=15):
+    """The socket is up: `live`, or `stale` when no worker is sampling (raw-SQL tests)."""
+    wait_until(lambda: status(dash_duo) in ("live", "stale"), timeout=timeout, interval=0.1,
+               what="the feed socket to open")
+
+
 def open_monitor(dash_duo, url):
     dash_duo.server_url = url
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    wait_for_socket(dash_duo)
     dash_duo.wait_for_element("#monitor-graph .js-plotly-plot")  # plotly.js loads lazily
 
 
@@ -146,7 +156,7 @@ def test_sensor_selector_shows_only_with_several_sensors(dash_duo, web_server, d
 
     insert_now(db_exec, 30.0, sensor="zone-2")  # a second sensor, added by hand
     dash_duo.wait_for_page()
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    wait_for_socket(dash_duo)
     dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
     Select(dash_duo.find_element("#monitor-sensor")).select_by_value("zone-2")
     dash_duo.wait_for_text_to_equal("#latest-temperature", "30.0 °C")
@@ -201,7 +211,7 @@ def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec
     meanwhile = insert_now(db_exec, 19.5)  # while the page waits to reconnect
     dash_duo.wait_for_text_to_equal("#latest-temperature", "19.5 °C", timeout=10)
     assert {first, meanwhile} <= set(table_rows(dash_duo))
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live")
+    wait_for_socket(dash_duo)
 
 
 def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
@@ -209,12 +219,12 @@ def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
     open_monitor(dash_duo, web_server.url)
 
     web_server.stop()
-    wait_for(lambda: dash_duo.find_element("#monitor-badge").text in ("reconnecting", "offline"),
+    wait_for(lambda: status(dash_duo) in ("reconnecting", "offline"),
              "the badge to notice")
     written = [insert_now(db_exec, t) for t in (18.1, 18.2, 18.3)]
     web_server.start()
 
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=20)
+    wait_for_socket(dash_duo, timeout=20)
     dash_duo.wait_for_text_to_equal("#latest-temperature", "18.3 °C", timeout=5)
     assert set(written) <= set(table_rows(dash_duo))
 
