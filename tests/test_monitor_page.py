@@ -252,3 +252,13 @@ def test_no_http_request_while_readings_arrive(dash_duo, web_server, celery_work
     # Control: the check does see a request -- choosing a window asks the server.
     dash_duo.driver.find_element("xpath", "//*[@id='monitor-window']//label[text()='15 min']").click()
     wait_for(lambda: resources_loaded(dash_duo) > 0, "the control request to be seen")
+
+
+def test_the_default_sensor_is_the_first_configured_one(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 30.0, sensor="bulk")  # hand-written, alphabetically first
+    insert_now(db_exec, 20.0)
+    open_monitor(dash_duo, web_server.url)
+    dash_duo.wait_for_text_to_equal("#monitor-sensor-name", "sensor-1")
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
+    options = [o.get_attribute("value") for o in Select(dash_duo.find_element("#monitor-sensor")).options]
+    assert [o for o in options if o] == ["sensor-1", "bulk"]  # after dbc.Select's placeholder
