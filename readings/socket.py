@@ -1,9 +1,11 @@
 """/ws/readings: replay what a client missed since its last id, then push every change live."""
 import logging
+from socket import SHUT_RD
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, request
 from flask_sock import Sock
+from simple_websocket import ConnectionClosed
 
 from .feed import changes_since, last_change_id
 from .models import db
@@ -88,11 +90,27 @@ def readings_socket(ws):
         client.close()
         hub.disconnect(client)
         db.session.remove()
+        _close(ws)
 
 
 def _replay(client):
     while not client.closed.is_set() and (changes := changes_since(client.sent)):
         client.replay(changes)
+
+
+def _close(ws):
+    """Close the WebSocket (the close frame goes out first), then read nothing more from it: a
+    client cut off mid-message (too big) may still be sending, and Werkzeug's server would
+    otherwise read all of it, 10 MB at a time, before closing the connection."""
+    try:
+        if ws.connected:
+            ws.close()
+    except (OSError, ConnectionClosed):  # the peer is already gone
+        pass
+    try:
+        ws.sock.shutdown(SHUT_RD)
+    except OSError:
+        pass
 
 
 def _ignore_client_messages(ws):

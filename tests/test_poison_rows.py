@@ -149,3 +149,19 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
     assert changes_until(live, after)[-1]["reading"]["temperature_c"] == 22.5
     dash_duo.wait_for_text_to_equal("#latest-temperature", "22.5 °C", timeout=15)
     assert severe_logs(dash_duo) == []
+
+
+def test_the_worker_keeps_sampling_and_publishing_past_every_poison_row(
+        web_server, celery_worker, db_exec):
+    live = websocket.create_connection(ws_url(web_server))
+    poison = {write_poison(db_exec, kind) for kind in POISON}
+    highest = max(poison)
+    # The worker's own relay publishes the poison rows along with its next readings.
+    wait_until(lambda: db_exec("SELECT count(*) FROM readings WHERE id > ?", (highest,))[0][0] >= 3,
+               timeout=30, what="three worker readings after the poison rows")
+    newest = db_exec("SELECT max(id) FROM readings")[0][0]
+    received = changes_until(live, newest)
+    readings = {c["reading"]["id"]: c["reading"] for c in received}
+    assert poison <= set(readings) and not any(readings[i]["valid"] for i in poison)
+    assert readings[newest]["valid"] and readings[newest]["sensor_id"] == "sensor-1"
+    assert "raised unexpected" not in celery_worker.output()

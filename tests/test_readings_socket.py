@@ -1,6 +1,7 @@
 """The WebSocket against a real `python app.py`, a real Redis and a real SQLite file."""
 import json
 import time
+from pathlib import Path
 
 import pytest
 import websocket
@@ -143,10 +144,17 @@ def test_heartbeats_carry_the_server_clock_once_a_period(web_server):
     assert all(f["changes"] == [] and f["now"] >= before - 1000 for f in frames)
 
 
+def rss_bytes(pid):
+    (line,) = [x for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if x.startswith("VmRSS:")]
+    return int(line.split()[1]) * 1024
+
+
 def test_an_oversized_client_message_closes_that_socket_only(web_server, db_exec):
     other = websocket.create_connection(ws_url(web_server))
     big = websocket.create_connection(ws_url(web_server))
     big.settimeout(10)
+    before = rss_bytes(web_server.proc.pid)
     try:
         big.send("x" * 10_000_000)
     except (BrokenPipeError, ConnectionResetError):
@@ -159,3 +167,5 @@ def test_an_oversized_client_message_closes_that_socket_only(web_server, db_exec
     newest = insert(db_exec, 20.0)
     assert [c["id"] for c in read_changes(other, newest)] == [newest]
     assert websocket.create_connection(ws_url(web_server)).connected
+    # Neither the socket nor the HTTP server kept the message: the server read a few KB of it.
+    assert rss_bytes(web_server.proc.pid) - before < 5_000_000
