@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def encode(message):
-    """The one way a message becomes text: strict JSON (no NaN / Infinity), compact."""
-    return json.dumps(message, allow_nan=False, separators=(",", ":"))
+    """The one way a message becomes text: strict JSON (no NaN / Infinity)."""
+    return json.dumps(message, allow_nan=False)
 
 
 def now_ms():
