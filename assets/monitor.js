@@ -143,6 +143,12 @@
     return connection.serverNow === null ? null : connection.serverNow + Date.now() - connection.localAt;
   }
 
+  // Now, for ages and the window: the server's clock when known, else the browser's.
+  function clockNow(data) {
+    const clock = serverClock(data);
+    return clock === null ? Date.now() : clock;
+  }
+
   function feedStatus(open, attempts, clock, data) {
     if (!open) return attempts > OFFLINE_AFTER ? "offline" : "reconnecting";
     const fresh = data ? freshestMs(data) : null;
@@ -262,7 +268,7 @@
       if (!data) return [noUpdate(), noUpdate()];
       const {changes, last} = drain(data.last);
       connection.applied = last;
-      const next = step(data, changes, Date.now());
+      const next = step(data, changes, clockNow(data));
       next.last = last;
       const pointsChanged = next.points !== data.points;
       if (!pointsChanged && next.recent === data.recent && last === data.last
@@ -300,7 +306,7 @@
 
     showAge: function (_tick, data) {
       const latest = data && data.recent && data.recent.find(isValid);
-      return latest ? formatAge(Date.now() - millis(latest)) : "";
+      return latest ? formatAge(clockNow(data) - millis(latest)) : "";
     },
 
     // Backoff from the socket's readyState; the first call opens the socket.

@@ -1,4 +1,5 @@
 """The page's feed-status badge and its resync, in headless Chromium against real processes."""
+import time
 from pathlib import Path
 
 from tests.conftest import wait_until
@@ -55,3 +56,29 @@ def test_a_database_reset_under_an_open_page_reloads_its_snapshot(dash_duo, web_
     later = insert_now(db_exec, 26.0)  # and it carries on live
     dash_duo.wait_for_text_to_equal("#latest-temperature", "26.0 °C", timeout=15)
     assert set(table_rows(dash_duo)) == {fresh, later}
+
+
+SKEW = "const real = Date.now; Date.now = () => real() + {ms}; window.Date.now = Date.now;"
+
+
+def skew_browser_clock(dash_duo, ms):
+    """Every page the browser opens from now on believes it is `ms` later than it is."""
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                    {"source": SKEW.format(ms=ms)})
+
+
+def test_status_and_age_are_judged_by_the_server_clock_not_the_browsers(dash_duo, web_server,
+                                                                          db_exec):
+    insert_now(db_exec, 20.0, seconds_ago=30)
+    skew_browser_clock(dash_duo, -3_600_000)  # an hour slow: by its own clock, 30 s is the future
+    open_monitor(dash_duo, web_server.url)
+    assert dash_duo.driver.execute_script("return Date.now()") < (time.time() - 3000) * 1000
+    wait_for_status(dash_duo, "stale")
+    wait_until(lambda: 29 <= int(dash_duo.find_element("#monitor-age").text.split()[0]) <= 45,
+               timeout=10, what="the age by the server's clock")
+
+    skew_browser_clock(dash_duo, 7_200_000)  # on top: an hour fast, a fresh reading looks old
+    dash_duo.driver.refresh()
+    open_monitor(dash_duo, web_server.url)
+    insert_now(db_exec, 21.0)
+    wait_for_status(dash_duo, "live")
