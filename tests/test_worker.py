@@ -71,7 +71,7 @@ def test_database_errors_retry_and_store_the_reading_taken(live_env, request, db
     assert ids == list(range(1, len(ids) + 1))
 
 
-def test_a_row_the_relay_cannot_encode_does_not_fail_the_sampling_task(live_env, request, db_exec):
+def test_a_poison_row_in_the_log_does_not_fail_the_sampling_task(live_env, request, db_exec):
     worker = request.getfixturevalue("celery_worker")
     wait_until(lambda: db_exec("SELECT count(*) FROM readings")[0][0] >= 1, timeout=30,
                what="a first reading")
@@ -81,5 +81,4 @@ def test_a_row_the_relay_cannot_encode_does_not_fail_the_sampling_task(live_env,
     newest = db_exec("SELECT max(id) FROM readings")[0][0]
     wait_until(lambda: db_exec("SELECT count(*) FROM readings WHERE id > ?", (newest,))[0][0] >= 2,
                timeout=30, what="two more readings")
-    assert "could not relay the change log; the reading is stored" in worker.output()
     assert "raised unexpected" not in worker.output()
