@@ -1,19 +1,23 @@
 """Label every row of an aggregate recording with each device's state.
 
-    python -m nilm.label INPUT [-o OUTPUT]
+    python -m nilm.label INPUT [-o OUTPUT] [--confidence]
 
 writes CSV with the header
     timestamp,Maximum current,Effective current,PC screen1 state,PC screen2 state,Temperature sensor state
 one row per input row in input order, the first three fields exactly as in the input text, the
 states as OFF / IDLE / ON (the sensor OFF / ON), LF line endings. Without -o it writes to stdout.
+--confidence appends CONFIDENCE_HEADER: each device's marginal posterior of its chosen state,
+three decimals (0.000 to 1.000).
 Bad input: one line "error: ..." on stderr, exit code 2, no traceback and no output file (the
 output is written to a temporary file beside OUTPUT and renamed into place only when complete).
 
 Public API:
-    label_bytes(data, name, model=None) -> bytes     the exact bytes the CLI writes (the /nilm
-                                                     page's download uses it)
-    label_recording(recording, model=None) -> bytes  the same from a parsed nilm.io.Recording
-    format_labels(fields, states) -> bytes           CSV from field texts and an (n, 3) state array
+    label_bytes(data, name, model=None, confidence=False) -> bytes   the exact bytes the CLI
+                                                     writes (the /nilm page's download uses it)
+    label_recording(recording, model=None, confidence=False) -> bytes   the same from a parsed
+                                                     nilm.io.Recording
+    format_labels(fields, states, confidence=None) -> bytes   CSV from field texts, an (n, 3)
+                                                     state array and optionally (n, 3) confidences
     write_atomically(path, data)                     all-or-nothing file write (temp file + rename)
     main(argv=None) -> exit code
 
@@ -34,30 +38,43 @@ from nilm.io import InputError, read_recording
 
 HEADER = ",".join(["timestamp", "Maximum current", "Effective current"]
                   + [f"{device} state" for device in DEVICES])
+CONFIDENCE_HEADER = ",".join(f"{device} confidence" for device in DEVICES)
+# Texts of every confidence at three decimals, indexed by round(confidence * 1000).
+CONFIDENCE_TEXTS = [f"{k / 1000:.3f}" for k in range(1001)]
 # ",OFF,IDLE,ON"-style row endings for every joint state, indexed like np.ravel_multi_index(SHAPE).
 SUFFIXES = ["," + ",".join(names)
             for names in product(*[STATES[device] for device in DEVICES])]
 
 
-def label_bytes(data, name, model=None):
+def label_bytes(data, name, model=None, confidence=False):
     """Labelled CSV for the raw bytes of an uploaded aggregate; raises nilm.io.InputError."""
-    return label_recording(read_recording(data, name), model)
+    return label_recording(read_recording(data, name), model, confidence)
 
 
-def label_recording(recording, model=None):
+def label_recording(recording, model=None, confidence=False):
     if model is None:
         model = _stored_model()
-    return format_labels(recording.fields, model.predict(recording))
+    if not confidence:
+        return format_labels(recording.fields, model.predict(recording))
+    return format_labels(recording.fields, *model.predict(recording, return_confidence=True))
 
 
-def format_labels(fields, states):
+def format_labels(fields, states, confidence=None):
     states = np.asarray(states)
     if states.shape != (len(fields), len(DEVICES)):
         raise ValueError(f"states must have shape ({len(fields)}, {len(DEVICES)}), "
                          f"not {states.shape}")
     joint = np.ravel_multi_index(states.T, SHAPE).tolist()  # raises on an out-of-range state
-    lines = [f"{t},{m},{e}{SUFFIXES[k]}" for (t, m, e), k in zip(fields, joint)]
-    return "\n".join([HEADER, *lines, ""]).encode("utf-8")
+    if confidence is None:
+        lines = [f"{t},{m},{e}{SUFFIXES[k]}" for (t, m, e), k in zip(fields, joint)]
+        return "\n".join([HEADER, *lines, ""]).encode("utf-8")
+    if np.shape(confidence) != states.shape:
+        raise ValueError(f"confidence must have shape {states.shape}, not {np.shape(confidence)}")
+    milli = np.rint(np.clip(confidence, 0.0, 1.0) * 1000).astype(np.int64).tolist()
+    text = CONFIDENCE_TEXTS
+    lines = [f"{t},{m},{e}{SUFFIXES[k]},{text[a]},{text[b]},{text[c]}"
+             for (t, m, e), k, (a, b, c) in zip(fields, joint, milli)]
+    return "\n".join([f"{HEADER},{CONFIDENCE_HEADER}", *lines, ""]).encode("utf-8")
 
 
 def _stored_model():
@@ -95,6 +112,8 @@ def parse_args(argv):
                         help="CSV: timestamp, maximum current (mA), effective current (mA)")
     parser.add_argument("-o", "--output", metavar="OUTPUT",
                         help="where to write the labelled CSV (default: stdout)")
+    parser.add_argument("--confidence", action="store_true",
+                        help="append each device's confidence (posterior of its state, 0-1)")
     return parser.parse_args(argv)
 
 
@@ -108,7 +127,7 @@ def main(argv=None):
     except (OSError, ValueError) as error:  # a broken install, not the user's input
         print(f"error: cannot load the stored model: {error}", file=sys.stderr)
         return 1
-    labelled = label_recording(recording, model)
+    labelled = label_recording(recording, model, args.confidence)
     try:
         _write(labelled, args.output)
     except BrokenPipeError:  # `... | head`: the reader left, nothing to say

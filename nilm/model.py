@@ -2,7 +2,9 @@
 
     model = NilmModel(random_state=0).fit(load_device_recordings())
     model.predict(recording_or_current) -> int array (n, 3): state index per device, DEVICES order
-    model.predict_details(recording_or_current) -> Prediction(states, gain, joint, step_pmfs)
+    model.predict(recording_or_current, return_confidence=True) -> (states, confidence (n, 3) float)
+    model.predict_details(recording_or_current) -> Prediction(states, gain, joint, step_pmfs,
+        confidence, runner_up)
     model.combination_levels(gain=1.0) -> [((s1, s2, sensor), expected mA), ...] for the 18 joint states
     model.state_levels_ -> {device: mean mA per state, OFF..ON}
     model.tree_proba(current, gain) -> (n, 18) the tree's joint-state shares
@@ -82,6 +84,10 @@ class Prediction:
     gain: float  # aggregate / plain sum of the state levels
     joint: np.ndarray  # (n,) int joint state index (np.ravel_multi_index over SHAPE)
     step_pmfs: np.ndarray  # (3, 3, N_STEPS) the devices' step distributions adapted to this series
+    # (n, 3) float32 in [0, 1]: the marginal posterior of each device's chosen state (None when
+    # not asked for); runner_up (n,) int: the likeliest joint state other than the chosen one.
+    confidence: np.ndarray = None
+    runner_up: np.ndarray = None
 
 
 def joint_levels(levels):
@@ -125,12 +131,15 @@ class NilmModel:
         + the tree in the emission, weight 0.02/0.1/1   0.955 / 0.988, 0.895 / 0.948, 0.800 / 0.872
     The tree's errors come in whole segments (features of a shifted level), and a model that
     knows how the aggregate is made leaves it nothing to add on these data: it stays fitted (the
-    issue's classifier, smooth=False, tree_proba) with weight 0 in the decision by default."""
+    issue's classifier, smooth=False, tree_proba) with weight 0 in the decision by default.
+
+    use_tree=False decodes without the tree at all (it is never walked): the evaluation shows
+    the model with and without it."""
 
     def __init__(self, n_series=80, series_rows=4000, gain=GAIN_RANGE, dwell=(0.3, 3.0),
                  max_leaf_nodes=3000, min_samples_leaf=20, smooth=True, tree_weight=0.0,
                  pmf_smoothing=0.05, adapt_iterations=3, adapt_strength=50.0,
-                 switch_on_plain=0.0, switch_on_at_spike=0.9, random_state=0):
+                 switch_on_plain=0.0, switch_on_at_spike=0.9, use_tree=True, random_state=0):
         self.n_series = n_series
         self.series_rows = series_rows
         self.gain = gain
@@ -144,6 +153,7 @@ class NilmModel:
         self.adapt_strength = adapt_strength
         self.switch_on_plain = switch_on_plain
         self.switch_on_at_spike = switch_on_at_spike
+        self.use_tree = use_tree
         self.random_state = random_state
 
     # ---- fitting (scikit-learn) ----
@@ -207,20 +217,25 @@ class NilmModel:
         return gated_transitions(SHAPE, self.stay_, DEVICES.index(SENSOR),
                                  self.switch_on_plain, self.switch_on_at_spike)
 
-    def predict_details(self, recording_or_current):
+    def predict_details(self, recording_or_current, return_confidence=True):
+        """Prediction of every row; with return_confidence, the marginal posterior of each chosen
+        device state and the runner-up joint state (forward-backward on the same emission)."""
         if not hasattr(self, "tree_"):
             raise NotFittedError("NilmModel is not fitted: call fit() or load()")
         current = max_current_of(recording_or_current)
         if current.ndim != 1:
             raise ValueError(f"expected a 1-D series of max current, got shape {current.shape}")
         if current.size == 0:
-            return Prediction(np.zeros((0, len(DEVICES)), dtype=int), 1.0, np.zeros(0, dtype=int),
-                              self.step_pmfs_)
+            empty = np.zeros((0, len(DEVICES)))
+            return Prediction(empty.astype(int), 1.0, np.zeros(0, dtype=int), self.step_pmfs_,
+                              empty.astype(np.float32) if return_confidence else None,
+                              np.zeros(0, dtype=int) if return_confidence else None)
         gain = self._initial_gain(current)
-        walk_tree = not self.smooth or self.tree_weight > 0
+        walk_tree = not self.smooth or (self.use_tree and self.tree_weight > 0)
         proba = self.tree_proba(current, gain) if walk_tree else None
         if not self.smooth:
             joint = proba.argmax(axis=1)
+            weights = proba if return_confidence else None
             pmfs = self.step_pmfs_
         else:
             tree_term = self._tree_term(proba) if walk_tree else np.float32(0.0)
@@ -229,8 +244,12 @@ class NilmModel:
             pmfs, gain = self._adapt(bins, gate, gain, transitions, tree_term)
             emission = log_emission_table(joint_step_pmf(pmfs), gain)[bins] + tree_term
             joint = viterbi(emission, transitions, chunk=DECODE_CHUNK, margin=DECODE_MARGIN, which=gate)
+            weights = (posterior(emission, transitions, chunk=DECODE_CHUNK, margin=DECODE_MARGIN,
+                                 which=gate)[0] if return_confidence else None)
         states = np.column_stack(np.unravel_index(joint, SHAPE)).astype(int)
-        return Prediction(states, gain, joint, pmfs)
+        if weights is None:
+            return Prediction(states, gain, joint, pmfs)
+        return Prediction(states, gain, joint, pmfs, *confidence_of(weights, states, joint))
 
     def _adapt(self, bins, gate, gain, transitions, tree_term):
         """EM on (a sample of) the series: posteriors of the joint states -> the gain and the
@@ -276,8 +295,10 @@ class NilmModel:
             out.append((adapt_pmfs(counts, pmfs, new_gain, prior, self.adapt_strength), new_gain, score))
         return out
 
-    def predict(self, recording_or_current):
-        return self.predict_details(recording_or_current).states
+    def predict(self, recording_or_current, return_confidence=False):
+        """States (n, 3); with return_confidence, (states, confidence (n, 3) float in [0, 1])."""
+        details = self.predict_details(recording_or_current, return_confidence)
+        return (details.states, details.confidence) if return_confidence else details.states
 
     def combination_levels(self, gain=1.0):
         levels = joint_levels(self.state_levels_) * gain
@@ -298,6 +319,21 @@ class NilmModel:
             arrays[f"levels_{i}"] = self.state_levels_[d]
             arrays[f"spreads_{i}"] = self.state_spreads_[d]
         np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def confidence_of(weights, states, joint):
+    """(confidence (n, 3) float32, runner_up (n,) int) from joint posteriors (n, 18): each
+    device's marginal posterior of its chosen state, and the likeliest other joint state."""
+    rows = np.arange(joint.size)
+    per_state = np.column_stack(np.unravel_index(np.arange(N_JOINT), SHAPE))
+    confidence = np.empty(states.shape, dtype=np.float32)
+    for d in range(len(DEVICES)):
+        # (n, 18) @ (18, states of d): the marginal of every state of device d.
+        marginals = weights @ np.eye(SHAPE[d], dtype=weights.dtype)[per_state[:, d]]
+        confidence[:, d] = marginals[rows, states[:, d]]
+    others = np.array(weights, dtype=np.float32)
+    others[rows, joint] = -1.0
+    return np.clip(confidence, 0.0, 1.0), others.argmax(axis=1)
 
 
 def switch_on_gate(current):

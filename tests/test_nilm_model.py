@@ -59,6 +59,44 @@ def test_gain_is_recovered_where_a_wrong_one_would_swap_the_screens(model, recor
     assert (details.states == case.states).all(axis=1).mean() > 0.97
 
 
+def test_confidence_is_the_marginal_posterior_of_each_chosen_state(model, case):
+    states, confidence = model.predict(case.current, return_confidence=True)
+    assert np.array_equal(states, model.predict(case.current))
+    assert confidence.shape == (3000, 3) and confidence.dtype.kind == "f"
+    assert np.all((confidence >= 0) & (confidence <= 1))
+    right = (states == case.states).all(axis=1)
+    sure = confidence.min(axis=1) >= 0.9
+    assert sure.mean() > 0.8 and right[sure].mean() > 0.99
+    details = model.predict_details(case.current)
+    assert np.array_equal(details.confidence, confidence)
+    # The runner-up is another joint state, and each device's marginal of it is no larger.
+    assert details.runner_up.shape == (3000,) and not np.any(details.runner_up == details.joint)
+
+
+def test_confidence_drops_where_the_labels_go_wrong(model, recordings):
+    # Busy switching (stays of ~8 samples) leaves rows the data cannot decide: the confidence
+    # must mark them, so the rows it calls sure are right far more often than the others.
+    busy = generate(recordings, 3000, random_state=4, gain=1.06, dwell=[8.0] * 3)
+    states, confidence = model.predict(busy.current, return_confidence=True)
+    right = (states == busy.states).all(axis=1)
+    doubtful = confidence.min(axis=1) < 0.9
+    assert 0.02 < doubtful.mean() < 0.9
+    assert right[~doubtful].mean() > right[doubtful].mean() + 0.2
+
+
+def test_use_tree_false_never_walks_the_tree(model, case):
+    from dataclasses import replace
+
+    params = {k: v for k, v in vars(model).items() if not k.endswith("_")}
+    with_tree = NilmModel(**{**params, "tree_weight": 1.0})
+    without = NilmModel(**{**params, "tree_weight": 1.0, "use_tree": False})
+    for m in (with_tree, without):
+        m.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    without.tree_ = replace(model.tree_, feature=None)  # walking it would fail
+    assert np.array_equal(without.predict(case.current), model.predict(case.current))
+    assert not np.array_equal(with_tree.predict(case.current), model.predict(case.current))
+
+
 def test_sensor_switches_on_only_into_an_inrush_spike(model, case):
     sensor = model.predict(case.current)[:, DEVICES.index("Temperature sensor")]
     switch_ons = np.flatnonzero(np.diff(sensor) > 0) + 1
