@@ -82,8 +82,10 @@ def _viterbi_batch(log_emission, stack, which):
     for t in range(1, n):
         # Matrix 0 for the whole batch, or each chunk's own where any chunk needs another.
         cand = score[:, :, None] + (stack[which[:, t]] if special[t] else stack[0])
-        back[:, t] = cand.argmax(axis=1)
-        score = cand.max(axis=1) + log_emission[:, t]
+        best = cand.argmax(axis=1)
+        back[:, t] = best
+        # The best scores are where argmax points: gathering them beats a second reduction.
+        score = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + log_emission[:, t]
     path = np.empty((b, n), dtype=np.intp)
     path[:, -1] = score.argmax(axis=1)
     rows = np.arange(b)
