@@ -98,10 +98,12 @@ def _viterbi_batch(log_emission, stack, which):
 
 def _step(vector, matrices, which_t, special, transpose=False):
     """vector (b, K) times the matrix each row picks (forward), or matrix times it (backward)."""
-    if not special:
-        return vector @ (matrices[0].T if transpose else matrices[0])
-    picked = matrices[which_t]
-    return np.einsum("bj,bkj->bk" if transpose else "bk,bkj->bj", vector, picked)
+    out = vector @ (matrices[0].T if transpose else matrices[0])
+    if special:  # redo the few rows that pick another matrix
+        rows = np.flatnonzero(which_t)
+        out[rows] = np.einsum("bj,bkj->bk" if transpose else "bk,bkj->bj", vector[rows],
+                              matrices[which_t[rows]])
+    return out
 
 
 def _posterior_batch(log_emission, stack, which):

@@ -80,3 +80,22 @@ def test_the_cli_refuses_a_bad_large_file_without_output(tmp_path):
     assert result.returncode == 2
     assert result.stderr.decode() == "error: bad.csv line 700001: maximum current is not a number: 'x'\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(big_file, monkeypatch):
+    # Local signs (steps, spikes) must not depend on where a batch starts: running sums over a
+    # part of the series once broke ties differently than over the whole.
+    from nilm.decode import batches, elapsed_seconds
+
+    recording = read_recording(big_file)
+    current = recording.max_current
+    seconds = elapsed_seconds(recording, current.size)
+    plan = load().plan(current, seconds)
+    results = []
+    for width in (SMALL_BATCH, 3 * SMALL_BATCH):
+        monkeypatch.setattr(decode, "BATCH_CHUNKS", width)
+        parts = list(batches(load(), plan, current, seconds, confidence=True))
+        results.append([np.concatenate([getattr(p, name) for p in parts])
+                        for name in ("joint", "confidence")])
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
