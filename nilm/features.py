@@ -32,12 +32,11 @@ FEATURE_NAMES = (
 
 
 def _window_means(x, w):
-    """Means of the w samples before t and of the w samples from t on (edges padded)."""
-    c = np.r_[0.0, np.cumsum(np.pad(x, w, mode="edge"))]
-    idx = np.arange(x.size) + w
-    trail = (c[idx] - c[idx - w]) / w
-    lead = (c[idx + w] - c[idx]) / w
-    return trail, lead
+    """Means of the w samples before t and of the w samples from t on (edges padded). Summed
+    window by window, not as differences of a running sum: those carry the rounding of all rows
+    before, so a part of a series (nilm.decode's batches) would see other ties than the whole."""
+    sums = sliding_window_view(np.pad(np.asarray(x, dtype=float), w, mode="edge"), w).sum(axis=1)
+    return sums[:x.size] / w, sums[w:w + x.size] / w
 
 
 def segment(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):

@@ -14,7 +14,7 @@ import pytest
 
 from nilm.devices import DEVICES, MAIN_GLOB, REPO_ROOT, STATES, data_dir, find_file
 from nilm.io import InputError, read_recording
-from nilm.label import HEADER, format_labels, label_bytes, label_recording
+from nilm.label import CONFIDENCE_HEADER, HEADER, format_labels, label_bytes, label_recording
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nilm"
 SMALL = FIXTURES / "small_main.csv"
@@ -46,6 +46,19 @@ def test_header_and_state_names_follow_the_vocabulary():
         "1.5,2,3,OFF,IDLE,ON\n"
         "4,5.0,6,ON,OFF,OFF\n"
         "7,8,9.00,IDLE,ON,ON\n").encode()
+
+
+def test_confidence_columns_follow_the_states_at_three_decimals():
+    assert CONFIDENCE_HEADER == ("PC screen1 confidence,PC screen2 confidence,"
+                                 "Temperature sensor confidence")
+    states = np.array([[0, 1, 1], [2, 0, 0]])
+    confidence = np.array([[1.0, 0.12345, 0.0], [0.9995, 0.5, 0.0004]])
+    assert format_labels([("1", "2", "3"), ("4", "5", "6")], states, confidence) == (
+        HEADER + "," + CONFIDENCE_HEADER + "\n"
+        "1,2,3,OFF,IDLE,ON,1.000,0.123,0.000\n"
+        "4,5,6,ON,OFF,OFF,1.000,0.500,0.000\n").encode()
+    with pytest.raises(ValueError, match="confidence must have shape"):
+        format_labels([("1", "2", "3")], states[:1], confidence)
 
 
 def test_format_labels_refuses_states_of_the_wrong_shape_or_range():
@@ -100,6 +113,22 @@ def test_cli_writes_to_stdout_without_o(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == SMALL_LABELLED.read_bytes(), REGENERATE
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_confidence_appends_the_model_posteriors_and_keeps_the_states(tmp_path):
+    from nilm.model import load
+
+    out = tmp_path / "labelled.csv"
+    result = run_cli(SMALL, "-o", out, "--confidence")
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    plain = SMALL_LABELLED.read_text().splitlines()
+    assert lines[0] == HEADER + "," + CONFIDENCE_HEADER
+    assert [line.rsplit(",", 3)[0] for line in lines] == plain
+    _, confidence = load().predict(read_recording(SMALL), return_confidence=True)
+    written = np.array([[float(v) for v in line.split(",")[-3:]] for line in lines[1:]])
+    assert np.allclose(written, confidence, atol=0.0005 + 1e-9)
+    assert all(len(v) == 5 for line in lines[1:] for v in line.split(",")[-3:])
 
 
 def test_expected_fixture_echoes_the_input_fields_exactly():
