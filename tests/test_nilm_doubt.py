@@ -56,3 +56,16 @@ def test_rows_of_different_lengths_are_refused():
     timestamp, states, confidence, runner_up = labelled()
     with pytest.raises(ValueError, match="one entry per row"):
         doubt.doubtful_segments(timestamp[:-1], states, confidence, runner_up)
+
+
+def test_shade_doubt_covers_every_panel_of_the_aggregate_figure_for_each_segment():
+    from nilm import figures
+
+    timestamp, states, confidence, runner_up = labelled()
+    confidence[[3, 15], 0] = 0.5
+    segments = doubt.doubtful_segments(timestamp, states, confidence, runner_up)
+    fig = figures.shade_doubt(figures.aggregate_figure(timestamp, np.full(20, 230.0), states), segments)
+    assert len(fig.layout.shapes) == len(segments) * 4  # the aggregate and the three device bands
+    # A one-row segment still shows: half a row on either side.
+    assert fig.layout.shapes[0].x0 == "2018-09-05T06:41:13.500"
+    assert fig.layout.shapes[0].x1 == "2018-09-05T06:41:14.500"
