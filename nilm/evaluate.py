@@ -330,6 +330,8 @@ def main(argv=None):
     parser.add_argument("--tuning", action="store_true",
                         help="with --stress-only: the matrix on the tuning seeds, printed, never stored")
     args = parser.parse_args(argv)
+    if args.tuning and not args.stress_only:
+        parser.error("--tuning goes with --stress-only: the rest of the evaluation has its own split")
     from nilm.io import InputError
 
     try:

@@ -111,3 +111,10 @@ def test_top_mistake_names_the_most_frequent_confusion_in_words():
     assert stress_matrix.top_mistake(truth, truth) is None
     mistake = {"true": "a", "predicted": "b", "rows": 7}
     assert "takes a for b (7 rows)" in stress_matrix.verdict("clean", 0.9, 0.93, mistake)[1]
+
+
+def test_tuning_seeds_only_go_with_the_stress_matrix(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(["--tuning"])
+    assert stopped.value.code == 2
+    assert "--tuning goes with --stress-only" in capsys.readouterr().err
