@@ -18,6 +18,10 @@ STATES = {
 # Number of states per device, in DEVICES order: the shape of the joint state space (3, 3, 2).
 SHAPE = tuple(len(STATES[device]) for device in DEVICES)
 
+# The meter's pace in the recordings (s per row): what a series without timestamps is taken to
+# have, and the time base of the transition rates learnt from the recordings' stays in rows.
+SECONDS_PER_ROW = 1.07
+
 # Single-device recordings, found by file-name suffix in the data directory.
 RECORDING_GLOBS = {
     "PC screen1": "*_screen1.csv",

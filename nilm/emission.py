@@ -6,7 +6,8 @@
     log_emission_table(joint_pmf, gain) -> (N_BINS, 18): log P(observed step | joint state, gain)
     observed_bins(current) -> int steps of the despiked current
     state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
-    fit_gain(histogram, joint_pmf, centre) -> the gain that best explains those counts
+    fit_gain(histogram, joint_pmf, centre, grid, sd) -> the gain that best explains those counts
+    GAIN_RANGE, GAIN_GRID, GAIN_CENTRE, GAIN_PRIOR_SD: the one gain range every estimate uses
     adapt_pmfs(histogram, pmfs, gain, prior, strength) -> one EM update of the step distributions
 
 The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
@@ -28,9 +29,14 @@ N_BINS = 96  # observed steps: every sum of three devices times the largest gain
 # A share of the pure generator likelihood that any step is seen in any state: real recordings
 # have levels no combination explains, and they must not break the decode.
 EMISSION_FLOOR = 1e-4
-# Candidate gains: wider than the training range so an odd aggregate still finds its scale.
-GAIN_GRID = np.round(np.arange(0.85, 1.25001, 0.0025), 4)
-GAIN_PRIOR_SD = 0.08
+# The gains an aggregate may have (aggregate / plain sum of the devices): every estimate (the
+# first one from segment levels, EM's re-fit, the prior) searches this one range.
+GAIN_RANGE = (0.7, 1.4)
+GAIN_STEP = 0.0025
+GAIN_GRID = np.round(np.arange(GAIN_RANGE[0], GAIN_RANGE[1] + GAIN_STEP / 2, GAIN_STEP), 4)
+# The prior: centred in the range, which spans +-3 sd (the real aggregate sits at ~1.08).
+GAIN_CENTRE = float(np.mean(GAIN_RANGE))
+GAIN_PRIOR_SD = (GAIN_RANGE[1] - GAIN_RANGE[0]) / 6
 
 
 def _steps(current):
@@ -88,6 +94,16 @@ def log_emission_table(joint_pmf, gain, floor=EMISSION_FLOOR):
     return _log_tables(joint_pmf, gain, floor)[0]
 
 
+def log_emission(joint_pmf, gains, bins, floor=EMISSION_FLOOR):
+    """log P(each row's observed step | joint state) under each row's own gain: float32 (n, 18).
+    gains: one number, or one per row (a drifting gain; rounded to GAIN_STEP)."""
+    if np.ndim(gains) == 0:
+        return log_emission_table(joint_pmf, gains, floor)[bins]
+    steps = np.rint(np.asarray(gains) / GAIN_STEP).astype(np.int64)
+    unique, index = np.unique(steps, return_inverse=True)
+    return _log_tables(joint_pmf, unique * GAIN_STEP, floor)[index.ravel(), bins]
+
+
 def observed_bins(current):
     """Step count of every sample, inrush spikes replaced by their neighbours' level."""
     return np.clip(_steps(despike(current)), 0, N_BINS - 1)
@@ -98,15 +114,16 @@ def state_histogram(bins, weights):
     return np.stack([np.bincount(bins, weights=w, minlength=N_BINS) for w in np.asarray(weights).T], axis=1)
 
 
-def gain_log_prior(gain, centre=1.05):
-    """A weak normal prior (sd GAIN_PRIOR_SD) on the gain: a short or one-device series fits
-    many gains about equally, and must not land at the edge of the grid."""
-    return -0.5 * ((np.asarray(gain) - centre) / GAIN_PRIOR_SD) ** 2
+def gain_log_prior(gain, centre=GAIN_CENTRE, sd=GAIN_PRIOR_SD):
+    """A weak normal prior on the gain: a short or one-device series fits many gains about
+    equally, and must not land at the edge of the grid."""
+    return -0.5 * ((np.asarray(gain) - centre) / sd) ** 2
 
 
-def fit_gain(histogram, joint_pmf, centre=1.05, grid=GAIN_GRID):
+def fit_gain(histogram, joint_pmf, centre=GAIN_CENTRE, grid=GAIN_GRID, sd=GAIN_PRIOR_SD):
     """The gain on the grid under which the counted steps are likeliest (MAP, gain_log_prior)."""
-    scores = np.einsum("gbj,bj->g", _log_tables(joint_pmf, grid), histogram) + gain_log_prior(grid, centre)
+    scores = (np.einsum("gbj,bj->g", _log_tables(joint_pmf, grid), histogram)
+              + gain_log_prior(grid, centre, sd))
     return float(grid[int(np.argmax(scores))])
 
 

@@ -39,6 +39,8 @@ from nilm.io import InputError, read_recording
 HEADER = ",".join(["timestamp", "Maximum current", "Effective current"]
                   + [f"{device} state" for device in DEVICES])
 CONFIDENCE_HEADER = ",".join(f"{device} confidence" for device in DEVICES)
+# Files larger than this are labelled in chunks (nilm.stream), with the same bytes out.
+STREAM_BYTES = 16 * 2**20
 # Texts of every confidence at three decimals, indexed by round(confidence * 1000).
 CONFIDENCE_TEXTS = [f"{k / 1000:.3f}" for k in range(1001)]
 # ",OFF,IDLE,ON"-style row endings for every joint state, indexed like np.ravel_multi_index(SHAPE).
@@ -64,17 +66,27 @@ def format_labels(fields, states, confidence=None):
     if states.shape != (len(fields), len(DEVICES)):
         raise ValueError(f"states must have shape ({len(fields)}, {len(DEVICES)}), "
                          f"not {states.shape}")
-    joint = np.ravel_multi_index(states.T, SHAPE).tolist()  # raises on an out-of-range state
+    if confidence is not None and np.shape(confidence) != states.shape:
+        raise ValueError(f"confidence must have shape {states.shape}, not {np.shape(confidence)}")
+    joint = np.ravel_multi_index(states.T, SHAPE)  # raises on an out-of-range state
+    return (header(confidence is not None) + format_rows(fields, joint, confidence)).encode("utf-8")
+
+
+def header(confidence=False):
+    return f"{HEADER},{CONFIDENCE_HEADER}\n" if confidence else HEADER + "\n"
+
+
+def format_rows(fields, joint, confidence=None):
+    """The labelled lines (each ending in LF) of rows with these field texts and joint states."""
+    joint = np.asarray(joint).tolist()
     if confidence is None:
         lines = [f"{t},{m},{e}{SUFFIXES[k]}" for (t, m, e), k in zip(fields, joint)]
-        return "\n".join([HEADER, *lines, ""]).encode("utf-8")
-    if np.shape(confidence) != states.shape:
-        raise ValueError(f"confidence must have shape {states.shape}, not {np.shape(confidence)}")
-    milli = np.rint(np.clip(confidence, 0.0, 1.0) * 1000).astype(np.int64).tolist()
-    text = CONFIDENCE_TEXTS
-    lines = [f"{t},{m},{e}{SUFFIXES[k]},{text[a]},{text[b]},{text[c]}"
-             for (t, m, e), k, (a, b, c) in zip(fields, joint, milli)]
-    return "\n".join([f"{HEADER},{CONFIDENCE_HEADER}", *lines, ""]).encode("utf-8")
+    else:
+        milli = np.rint(np.clip(confidence, 0.0, 1.0) * 1000).astype(np.int64).tolist()
+        text = CONFIDENCE_TEXTS
+        lines = [f"{t},{m},{e}{SUFFIXES[k]},{text[a]},{text[b]},{text[c]}"
+                 for (t, m, e), k, (a, b, c) in zip(fields, joint, milli)]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _stored_model():
@@ -84,12 +96,13 @@ def _stored_model():
 
 
 def write_atomically(path, data):
-    """Write data to path via a temporary file in the same directory: all or nothing."""
+    """Write data (bytes, or a function that writes to a binary file) to path via a temporary
+    file in the same directory: all or nothing."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            data(out) if callable(data) else out.write(data)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(temporary, path)
     except BaseException:
@@ -120,16 +133,18 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        recording = read_recording(args.input)
+        # A large file is read, labelled and written in chunks (nilm.stream): memory stays bounded.
+        source = args.input if _large(args.input) else read_recording(args.input)
         model = _stored_model()
     except InputError as error:
         return _fail(error)
     except (OSError, ValueError) as error:  # a broken install, not the user's input
         print(f"error: cannot load the stored model: {error}", file=sys.stderr)
         return 1
-    labelled = label_recording(recording, model, args.confidence)
     try:
-        _write(labelled, args.output)
+        _write(lambda out: _label_into(out, source, model, args.confidence), args.output)
+    except InputError as error:  # a large file's rows are checked as they are read
+        return _fail(error)
     except BrokenPipeError:  # `... | head`: the reader left, nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -138,15 +153,37 @@ def main(argv=None):
     return 0
 
 
-def _write(data, output):
-    if output:
-        write_atomically(output, data)
+def _large(source):
+    from nilm.stream import can_stream
+
+    try:
+        return os.path.getsize(source) > STREAM_BYTES and can_stream(source)
+    except (OSError, TypeError, ValueError):  # not a readable file: read_recording says why
+        return False
+
+
+def _label_into(out, source, model, confidence):
+    if isinstance(source, str):
+        from nilm.stream import label_file
+        label_file(source, out, model, confidence)
     else:
+        out.write(label_recording(source, model, confidence))
+
+
+def _write(produce, output):
+    if output:
+        write_atomically(output, produce)
+    else:
+        produce(_Stdout())
+        sys.stdout.flush()
+
+
+class _Stdout:
+    def write(self, data):
         # A pipe may take only part of a large write: loop so a departed reader is noticed.
         view = memoryview(data)
         while view:
             view = view[sys.stdout.buffer.write(view):]
-        sys.stdout.flush()
 
 
 def _fail(message):

@@ -16,8 +16,11 @@ steps (nilm.emission) -> synthetic aggregates with known truth (nilm.synth) -> f
 series divided by its estimated gain (nilm.features) -> one tree over the 18 joint states.
 predict (smooth=True): an HMM over the 18 joint states. Emission: the exact likelihood of the
 observed step given the joint state (sum of the devices' step distributions x gain, rounded).
-Transitions: sticky per device, and the sensor switches on only into an inrush spike (its
-switch-on always draws one; without it an OFF -> ON costs switch_on_plain). A few EM rounds
+Transitions: per second of elapsed time (the timestamps; a series without them is taken at
+SECONDS_PER_ROW), sticky per device; the sensor switches on readily into an inrush spike
+(switch_on_at_spike), on or off at a level step (switch_at_step: the meter may miss the
+spike), rarely elsewhere, and across a gap in the timestamps at its full rate. Nothing is
+banned. A few EM rounds
 (posterior decoding) refit the gain and the step distributions on the series itself, then Viterbi.
 tree_weight x the tree's scaled likelihood joins the emission (see NilmModel's docstring for
 what each part is measured to contribute); smooth=False gives the tree's own per-sample decision.
@@ -30,49 +33,21 @@ from pathlib import Path
 
 import numpy as np
 
+from nilm.adapt import adapt_rows
+from nilm.decode import batches, confidence_of, elapsed_seconds, prepare
 from nilm.devices import DEVICES
-from nilm.emission import (
-    N_JOINT,
-    SHAPE,
-    adapt_pmfs,
-    fit_gain,
-    gain_log_prior,
-    joint_step_pmf,
-    log_emission_table,
-    observed_bins,
-    smooth_pmfs,
-    state_histogram,
-    step_pmfs,
-)
-from nilm.features import FEATURE_NAMES, build_features, inrush_samples, segment
-from nilm.smooth import gated_transitions, posterior, viterbi
+from nilm.emission import GAIN_GRID, GAIN_RANGE, N_JOINT, SHAPE, step_pmfs
+from nilm.features import FEATURE_NAMES, build_features, segment
 from nilm.states import despike, max_current_of
-from nilm.synth import GAIN_RANGE, SENSOR
 from nilm.tree import TreeArrays
 
 MODEL_PATH = Path(__file__).with_name("model.npz")
-FORMAT_VERSION = 2
-# Candidate gains searched for the first estimate from the series' segment levels.
-GAIN_GRID = np.round(np.arange(0.80, 1.30001, 0.0025), 4)
+FORMAT_VERSION = 3
 # Residuals (mA) beyond this count as this much: switching transients must not pull the gain.
 RESIDUAL_CAP_MA = 25.0
 GAIN_SEGMENTS = 3000
 # A leaf share of 0 only means no training sample of that state reached the leaf.
 PROBA_FLOOR = 0.05
-# EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
-ADAPT_BLOCKS = 12
-ADAPT_BLOCK_ROWS = 2000
-# The final Viterbi runs on chunks this long (exact up to DECODE_CHUNK + 2 x DECODE_MARGIN rows):
-# with the sensor's switch-on banned between spikes its state carries over thousands of rows, and a
-# chunk that starts blind could switch it on at its first row. Long chunks cost little (few steps).
-DECODE_CHUNK = 8192
-DECODE_MARGIN = 1024
-# EM's posteriors need only be good on average: short chunks (fewer Python steps) do.
-EM_CHUNK = 256
-EM_MARGIN = 64
-# EM starts from each of these gains too (and from the segment-level estimate).
-START_GAINS = np.round(np.arange(0.90, 1.2001, 0.05), 2)
-
 
 class NotFittedError(ValueError, AttributeError):
     """predict before fit (sklearn's own class would import scikit-learn)."""
@@ -139,7 +114,8 @@ class NilmModel:
     def __init__(self, n_series=80, series_rows=4000, gain=GAIN_RANGE, dwell=(0.3, 3.0),
                  max_leaf_nodes=3000, min_samples_leaf=20, smooth=True, tree_weight=0.0,
                  pmf_smoothing=0.05, adapt_iterations=3, adapt_strength=50.0,
-                 switch_on_plain=0.0, switch_on_at_spike=0.9, use_tree=True, random_state=0):
+                 switch_on_at_spike=0.9, switch_at_step=0.1, switch_elsewhere=0.02,
+                 use_tree=True, drift_block=500, emission_weight=0.7, random_state=0):
         self.n_series = n_series
         self.series_rows = series_rows
         self.gain = gain
@@ -151,9 +127,12 @@ class NilmModel:
         self.pmf_smoothing = pmf_smoothing
         self.adapt_iterations = adapt_iterations
         self.adapt_strength = adapt_strength
-        self.switch_on_plain = switch_on_plain
+        self.switch_at_step = switch_at_step
+        self.switch_elsewhere = switch_elsewhere
         self.switch_on_at_spike = switch_on_at_spike
         self.use_tree = use_tree
+        self.drift_block = drift_block
+        self.emission_weight = emission_weight
         self.random_state = random_state
 
     # ---- fitting (scikit-learn) ----
@@ -196,7 +175,9 @@ class NilmModel:
 
     # ---- prediction (numpy only) ----
     def _initial_gain(self, current):
-        return estimate_gain(current, joint_levels(self.state_levels_), self.gain_prior_)
+        # A long series' first gain comes from the rows EM samples: memory stays bounded.
+        sample = current if current.size <= 50_000 else current[adapt_rows(current.size)]
+        return estimate_gain(sample, joint_levels(self.state_levels_), self.gain_prior_)
 
     @staticmethod
     def _features(current, gain):
@@ -212,17 +193,13 @@ class NilmModel:
         # Leaf shares are posteriors; divided by the priors they act as scaled likelihoods.
         return self.tree_weight * (np.log(proba + PROBA_FLOOR) - np.log(self.class_prior_)).astype(np.float32)
 
-    def transitions(self):
-        """(2, 18, 18) log transitions: [0] the sensor may not switch on, [1] at an inrush."""
-        return gated_transitions(SHAPE, self.stay_, DEVICES.index(SENSOR),
-                                 self.switch_on_plain, self.switch_on_at_spike)
-
     def predict_details(self, recording_or_current, return_confidence=True):
         """Prediction of every row; with return_confidence, the marginal posterior of each chosen
         device state and the runner-up joint state (forward-backward on the same emission)."""
         if not hasattr(self, "tree_"):
             raise NotFittedError("NilmModel is not fitted: call fit() or load()")
         current = max_current_of(recording_or_current)
+        seconds = elapsed_seconds(recording_or_current, current.size)
         if current.ndim != 1:
             raise ValueError(f"expected a 1-D series of max current, got shape {current.shape}")
         if current.size == 0:
@@ -235,65 +212,20 @@ class NilmModel:
         proba = self.tree_proba(current, gain) if walk_tree else None
         if not self.smooth:
             joint = proba.argmax(axis=1)
-            weights = proba if return_confidence else None
-            pmfs = self.step_pmfs_
+            pmfs, extra = self.step_pmfs_, confidence_of(proba, joint) if return_confidence else ()
         else:
-            tree_term = self._tree_term(proba) if walk_tree else np.float32(0.0)
-            bins, gate = observed_bins(current), switch_on_gate(current)
-            transitions = self.transitions()
-            pmfs, gain = self._adapt(bins, gate, gain, transitions, tree_term)
-            emission = log_emission_table(joint_step_pmf(pmfs), gain)[bins] + tree_term
-            joint = viterbi(emission, transitions, chunk=DECODE_CHUNK, margin=DECODE_MARGIN, which=gate)
-            weights = (posterior(emission, transitions, chunk=DECODE_CHUNK, margin=DECODE_MARGIN,
-                                 which=gate)[0] if return_confidence else None)
+            plan = prepare(self, current, seconds, gain, self._tree_term(proba) if walk_tree else 0.0)
+            pmfs, gain = plan.fit.pmfs, plan.fit.gain
+            parts = list(batches(self, plan, current, seconds, return_confidence))
+            joint = np.concatenate([p.joint for p in parts])
+            extra = (tuple(np.concatenate([getattr(p, name) for p in parts])
+                           for name in ("confidence", "runner_up")) if return_confidence else ())
         states = np.column_stack(np.unravel_index(joint, SHAPE)).astype(int)
-        if weights is None:
-            return Prediction(states, gain, joint, pmfs)
-        return Prediction(states, gain, joint, pmfs, *confidence_of(weights, states, joint))
+        return Prediction(states, gain, joint, pmfs, *extra)
 
-    def _adapt(self, bins, gate, gain, transitions, tree_term):
-        """EM on (a sample of) the series: posteriors of the joint states -> the gain and the
-        devices' step distributions that explain this series best, near the trained ones.
-
-        A gain ~10 % off can swap the screens (screen 2's ON x 1.1 ~ screen 1's ON), a local
-        optimum EM does not leave; so one round starts from every gain in START_GAINS, and the
-        start whose second round scores the highest likelihood goes on."""
-        prior = smooth_pmfs(self.step_pmfs_, self.pmf_smoothing)
-        rows = adapt_rows(bins.size)
-        series = (bins[rows], gate[rows], tree_term[rows] if np.ndim(tree_term) else tree_term, transitions)
-        pmfs = prior
-        if self.adapt_iterations < 2:
-            for _ in range(self.adapt_iterations):
-                pmfs, gain, _ = self._em_rounds([(pmfs, gain)], series, prior)[0]
-            return pmfs, gain
-        first = {}
-        starts = [(prior, g) for g in np.unique(np.r_[gain, START_GAINS])]
-        for pmfs, new_gain, _ in self._em_rounds(starts, series, prior):
-            first.setdefault(new_gain, pmfs)
-        second = self._em_rounds([(p, g) for g, p in first.items()], series, prior)
-        pmfs, gain, _ = max(second, key=lambda r: r[2])
-        for _ in range(self.adapt_iterations - 2):
-            pmfs, gain, _ = self._em_rounds([(pmfs, gain)], series, prior)[0]
-        return pmfs, gain
-
-    def _em_rounds(self, params, series, prior):
-        """One EM round from each (pmfs, gain) -> [(pmfs, gain, log posterior of the gain and
-        the step distributions before the round)]. The candidates are decoded side by side as
-        one long series: one pass of the Python loop for all of them."""
-        bins, gate, tree_term, transitions = series
-        joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
-        emission = np.concatenate([log_emission_table(jp, g)[bins] + tree_term
-                                   for jp, (_, g) in zip(joint_pmfs, params)])
-        weights, log_norm = posterior(emission, transitions, chunk=EM_CHUNK, margin=EM_MARGIN,
-                                      which=np.tile(gate, len(params)))
-        out = []
-        for i, ((pmfs, gain), joint_pmf) in enumerate(zip(params, joint_pmfs)):
-            part = slice(i * bins.size, (i + 1) * bins.size)
-            counts = state_histogram(bins, weights[part])
-            score = float(log_norm[part].sum(dtype=np.float64)) + gain_log_prior(gain, self.gain_prior_)
-            new_gain = fit_gain(counts, joint_pmf, self.gain_prior_)
-            out.append((adapt_pmfs(counts, pmfs, new_gain, prior, self.adapt_strength), new_gain, score))
-        return out
+    def plan(self, current, seconds):
+        """The HMM fitted to this series, for nilm.decode.batches (the tree takes no part)."""
+        return prepare(self, current, seconds, self._initial_gain(current))
 
     def predict(self, recording_or_current, return_confidence=False):
         """States (n, 3); with return_confidence, (states, confidence (n, 3) float in [0, 1])."""
@@ -319,38 +251,6 @@ class NilmModel:
             arrays[f"levels_{i}"] = self.state_levels_[d]
             arrays[f"spreads_{i}"] = self.state_spreads_[d]
         np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
-
-
-def confidence_of(weights, states, joint):
-    """(confidence (n, 3) float32, runner_up (n,) int) from joint posteriors (n, 18): each
-    device's marginal posterior of its chosen state, and the likeliest other joint state."""
-    rows = np.arange(joint.size)
-    per_state = np.column_stack(np.unravel_index(np.arange(N_JOINT), SHAPE))
-    confidence = np.empty(states.shape, dtype=np.float32)
-    for d in range(len(DEVICES)):
-        # (n, 18) @ (18, states of d): the marginal of every state of device d.
-        marginals = weights @ np.eye(SHAPE[d], dtype=weights.dtype)[per_state[:, d]]
-        confidence[:, d] = marginals[rows, states[:, d]]
-    others = np.array(weights, dtype=np.float32)
-    others[rows, joint] = -1.0
-    return np.clip(confidence, 0.0, 1.0), others.argmax(axis=1)
-
-
-def switch_on_gate(current):
-    """1 where the sensor may switch on (the step into an inrush sample or the one after), else 0."""
-    spikes = inrush_samples(current)
-    gate = spikes.copy()
-    gate[1:] |= spikes[:-1]
-    return gate.astype(np.intp)
-
-
-def adapt_rows(n):
-    """All rows of a short series; of a long one, ADAPT_BLOCKS evenly spread blocks: the step
-    distributions and the gain are global, a sample of the series pins them."""
-    if n <= ADAPT_BLOCKS * ADAPT_BLOCK_ROWS:
-        return np.arange(n)
-    starts = np.linspace(0, n - ADAPT_BLOCK_ROWS, ADAPT_BLOCKS).astype(np.int64)
-    return (starts[:, None] + np.arange(ADAPT_BLOCK_ROWS)).ravel()
 
 
 def _validate_recordings(recordings):

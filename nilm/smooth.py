@@ -3,11 +3,17 @@
     sticky_transitions(shape, stay) -> (K, K) log transition matrix over joint states
     gated_transitions(shape, stay, device, plain, gated) -> (2, K, K): `device` switches on
         (leaves its first state) with probability `plain` per sample, or `gated` where allowed
+    switching_transitions(shape, stays, device, switch_ons) -> (m, K, K): one matrix per row of
+        stays (m, devices) and switch_ons (m,), e.g. per elapsed time and gate
     viterbi(log_emission, log_transition, which=None) -> (n,) most likely joint-state path
     posterior(log_emission, log_transition, which=None) -> ((n, K) P(state | series), (n,) log-lik terms)
+    pad(values, chunk, margin, fill); viterbi_padded / posterior_padded(...): the same chunked
+        decode on a padded series, or on any run of its chunks (a long series part by part)
 
 log_transition is one (K, K) matrix or a stack (m, K, K); which[t] (int, n) then picks the matrix
-of the step t-1 -> t (e.g. 1 at an inrush spike, where the sensor may switch on).
+of the step t-1 -> t (e.g. by the time elapsed, or at an inrush spike, where the sensor switches
+on more readily). Steps that use matrix 0 are vectorised over the whole batch; put the commonest
+matrix first.
 
 A plain decode loops over every sample in Python (~10 s per million rows). Here the series is
 cut into overlapping chunks decoded side by side, one vectorised step per position; each chunk
@@ -42,14 +48,20 @@ def sticky_transitions(shape, stay):
 def gated_transitions(shape, stay, device, plain, gated):
     """Two log matrices: [0] where `device` leaves state 0 with probability `plain`, [1] where it
     does so with probability `gated`; every other move as in sticky_transitions."""
+    return switching_transitions(shape, [stay, stay], device, [plain, gated])
+
+
+def switching_transitions(shape, stays, device, switch_ons):
+    """(m, K, K) log matrices: in matrix i each device d stays with probability stays[i][d], else
+    moves uniformly to another state, except that `device` leaves state 0 with switch_ons[i]."""
     stacks = []
-    for switch_on in (plain, gated):
+    for stay, switch_on in zip(stays, switch_ons):
         matrices = [_device_matrix(n, p) for n, p in zip(shape, stay)]
         first = matrices[device][0]
         first[1:] = switch_on / max(first.size - 1, 1)
         first[0] = 1 - switch_on
         stacks.append(_joint(matrices))
-    with np.errstate(divide="ignore"):  # a probability of 0 is a hard ban: log 0 = -inf
+    with np.errstate(divide="ignore"):  # only a caller's explicit 0 is a ban: log 0 = -inf
         return np.log(np.stack(stacks))
 
 
@@ -68,11 +80,8 @@ def _viterbi_batch(log_emission, stack, which):
     score = log_emission[:, 0]
     special = which.any(axis=0)
     for t in range(1, n):
-        cand = score[:, :, None] + stack[0]
-        # Other matrices are rare (spikes): redo only the chunks that need one.
-        for m in range(1, stack.shape[0]) if special[t] else ():
-            rows = np.flatnonzero(which[:, t] == m)
-            cand[rows] = score[rows, :, None] + stack[m]
+        # Matrix 0 for the whole batch, or each chunk's own where any chunk needs another.
+        cand = score[:, :, None] + (stack[which[:, t]] if special[t] else stack[0])
         back[:, t] = cand.argmax(axis=1)
         score = cand.max(axis=1) + log_emission[:, t]
     path = np.empty((b, n), dtype=np.intp)
@@ -85,11 +94,10 @@ def _viterbi_batch(log_emission, stack, which):
 
 def _step(vector, matrices, which_t, special, transpose=False):
     """vector (b, K) times the matrix each row picks (forward), or matrix times it (backward)."""
-    out = vector @ (matrices[0].T if transpose else matrices[0])
-    for m in range(1, matrices.shape[0]) if special else ():
-        rows = np.flatnonzero(which_t == m)
-        out[rows] = vector[rows] @ (matrices[m].T if transpose else matrices[m])
-    return out
+    if not special:
+        return vector @ (matrices[0].T if transpose else matrices[0])
+    picked = matrices[which_t]
+    return np.einsum("bj,bkj->bk" if transpose else "bk,bkj->bj", vector, picked)
 
 
 def _posterior_batch(log_emission, stack, which):
@@ -126,13 +134,22 @@ def _posterior_batch(log_emission, stack, which):
     return np.concatenate([posterior, (log_norm + peak[:, :, 0])[:, :, None]], axis=2).astype(np.float32)
 
 
-def _windows(values, n, chunk, margin, fill):
-    """Overlapping windows (chunks with margins) of a padded series."""
-    n_chunks = -(-n // chunk)
-    padded = np.full((n_chunks * chunk + 2 * margin,) + values.shape[1:], fill, dtype=values.dtype)
+def pad(values, chunk, margin, fill):
+    """The series padded with `fill` to whole chunks plus a margin either side: the layout
+    viterbi_padded and posterior_padded take (and a caller can build one part at a time)."""
+    n = values.shape[0]
+    padded = np.full((-(-n // chunk) * chunk + 2 * margin,) + values.shape[1:], fill, dtype=values.dtype)
     padded[margin:margin + n] = values
-    starts = np.arange(n_chunks) * chunk
-    return padded[starts[:, None] + np.arange(chunk + 2 * margin)]
+    return padded
+
+
+def _padded(decode, log_emission, log_transition, which, chunk, margin):
+    """Decode a padded series: chunks at every multiple of chunk, each with its margins."""
+    stack, which = _as_stack(log_transition, log_emission.shape[0], which)
+    starts = np.arange((log_emission.shape[0] - 2 * margin) // chunk) * chunk
+    windows = starts[:, None] + np.arange(chunk + 2 * margin)
+    out = decode(np.asarray(log_emission, dtype=np.float32)[windows], stack, which[windows])
+    return out[:, margin:margin + chunk].reshape((-1,) + out.shape[2:])
 
 
 def _chunked(decode, log_emission, log_transition, which, chunk, margin):
@@ -142,9 +159,18 @@ def _chunked(decode, log_emission, log_transition, which, chunk, margin):
     if n <= chunk + 2 * margin:
         return decode(log_emission[None], stack, which[None])[0]
     # Padding with uninformative scores gives every chunk full margins.
-    out = decode(_windows(log_emission, n, chunk, margin, 0.0), stack,
-                 _windows(which, n, chunk, margin, 0))
-    return out[:, margin:margin + chunk].reshape((-1,) + out.shape[2:])[:n]
+    return _padded(decode, pad(log_emission, chunk, margin, 0.0), stack, pad(which, chunk, margin, 0),
+                   chunk, margin)[:n]
+
+
+def viterbi_padded(log_emission, log_transition, which, chunk, margin):
+    """viterbi on a series laid out by pad() (or a run of its chunks with their margins)."""
+    return _padded(_viterbi_batch, log_emission, log_transition, which, chunk, margin)
+
+
+def posterior_padded(log_emission, log_transition, which, chunk, margin):
+    """posterior's first result on a series laid out by pad() (or a run of its chunks)."""
+    return _padded(_posterior_batch, log_emission, log_transition, which, chunk, margin)[:, :-1]
 
 
 def viterbi(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):

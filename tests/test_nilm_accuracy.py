@@ -8,10 +8,10 @@ from nilm.io import load_device_recordings
 
 # The case: the real aggregate's gain (1.08), calm switching like the main file (mean stay 150
 # samples), five fixed seeds of 2,000 rows pooled. Measured with the stored nilm/model.npz of
-# commit cc0a72a: model 0.988 (per seed 0.973 to 1.000), CO 0.430. The thresholds sit a
-# little below the measured numbers.
+# the "no hard bans / time-aware / one gain range" commit: model 0.986 (per seed 0.972 to
+# 0.998; before it 0.988), CO 0.430. The thresholds sit a little below the measured numbers.
 CASE_SEEDS = (11, 12, 13, 14, 15)
-MODEL_JOINT_MIN = 0.97
+MODEL_JOINT_MIN = 0.975
 CO_JOINT_MEASURED = 0.430
 MARGIN_OVER_CO = 0.45
 

@@ -1,0 +1,221 @@
+"""Fitting the HMM to one series, numpy only: transitions per elapsed second, and EM of the gain
+(constant or drifting), the devices' step distributions and their switching rates.
+
+    Series(bins, seconds, gate, tree_term)   what is observed, row by row (see the fields)
+    Fit(pmfs, gain, drift_rows, drift_gains, stay)   what EM finds for the series
+    transitions(model, stay, seconds, gate, period) -> (log matrices (m, 18, 18), which (n,))
+    adapt(model, sample, rows, n, first_gain, period) -> Fit   (sample: the Series of `rows`)
+    emission(model, fit, series, rows) -> float32 (n, 18) log-likelihoods of those rows
+
+`model` is the NilmModel whose settings and trained arrays are used (step_pmfs_, stay_,
+gain_prior_, switch_on_at_spike, switch_at_step, switch_elsewhere, emission_weight, pmf_smoothing,
+adapt_iterations, adapt_strength, drift_block).
+
+Stays are per SECONDS_PER_ROW (the recordings' pace, the time base of the trained stay_); a step
+of dt seconds stays with stay ** (dt / SECONDS_PER_ROW).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
+from nilm.emission import (
+    GAIN_RANGE,
+    GAIN_STEP,
+    adapt_pmfs,
+    fit_gain,
+    gain_log_prior,
+    joint_step_pmf,
+    log_emission,
+    smooth_pmfs,
+    state_histogram,
+)
+from nilm.smooth import posterior, switching_transitions
+
+SENSOR = DEVICES.index("Temperature sensor")
+# What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike.
+NOTHING, STEP, SPIKE = 0, 1, 2
+# EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
+ADAPT_BLOCKS = 12
+ADAPT_BLOCK_ROWS = 2000
+# EM's posteriors need only be good on average: short chunks (fewer Python steps) do.
+EM_CHUNK = 256
+EM_MARGIN = 64
+# Elapsed times between rows fall in classes this ratio apart: one transition matrix per class.
+DT_RATIO = 1.1
+# A step longer than this many typical periods is a gap: the rows it lost may hold the sensor's
+# switch-on spike, so the sensor switches on across it at its full rate.
+GAP_PERIODS = 5
+# EM starts from the first estimate times each of these too (screen 2's ON x 1.1 ~ screen 1's
+# ON, so a first estimate may be that far off).
+START_FACTORS = np.arange(0.85, 1.1501, 0.05)
+# A drifting gain: each block of rows takes one of these factors on the series' gain (normal
+# prior of this sd around it), then the gain is interpolated between the blocks.
+DRIFT_FACTORS = np.arange(0.94, 1.0601, 0.015)
+DRIFT_SD = 0.03
+# The switching rates EM finds are pulled towards the trained ones by this many switches.
+RATE_PRIOR_SWITCHES = 4.0
+
+
+@dataclass(frozen=True)
+class Series:
+    bins: np.ndarray  # (n,) observed meter steps (despiked)
+    seconds: np.ndarray  # (n,) seconds since the previous row
+    gate: np.ndarray  # (n,) NOTHING, STEP or SPIKE (nilm.decode.switch_on_gate)
+    tree_term: object = 0.0  # (n, 18) float32, or a scalar added to the log emission
+
+
+@dataclass(frozen=True)
+class Fit:
+    pmfs: np.ndarray  # (3, 3, N_STEPS) the devices' step distributions on this series
+    gain: float  # the series' gain
+    stay: np.ndarray  # (3,) each device's stay per SECONDS_PER_ROW on this series
+    drift_rows: np.ndarray = None  # a drifting gain: drift_gains at these rows, interpolated
+    drift_gains: np.ndarray = None
+
+    def gains(self, rows):
+        """The gain of each of these rows: the series' gain, or the drifting one."""
+        return self.gain if self.drift_rows is None else np.interp(rows, self.drift_rows, self.drift_gains)
+
+
+def transitions(model, stay, seconds, gate, period):
+    """(log matrices (m, 18, 18), which (n,) int: the matrix of the step into each row), the
+    commonest matrix first (nilm.smooth's stack form). Nothing is banned: the sensor switches on
+    into an inrush spike with switch_on_at_spike; on or off at a level step (without a spike:
+    the meter missed it) with switch_at_step, elsewhere at switch_elsewhere of its rate (a
+    change noise hides), and across a gap at its full rate (a spike may be in the rows lost)."""
+    time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
+    gap = seconds > GAP_PERIODS * period
+    key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 3 + np.asarray(gate)) * 2 + gap
+    keys, which, counts = np.unique(key, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    keys = keys[order]
+    elapsed = SECONDS_PER_ROW * DT_RATIO ** (keys // 6 - 64)
+    stays = np.asarray(stay)[None, :] ** (elapsed[:, None] / SECONDS_PER_ROW)
+    switching = 1 - stays[:, SENSOR]
+    shown, gap = keys // 2 % 3, keys % 2 == 1
+    # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
+    switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
+                           model.switch_elsewhere * switching)
+    switch_on = np.select([shown == SPIKE, shown == STEP, gap],
+                          [model.switch_on_at_spike, model.switch_at_step, switching],
+                          model.switch_elsewhere * switching)
+    stays[:, SENSOR] = 1 - switch_off
+    return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
+
+
+def log_likelihoods(model, joint_pmf, gains, series):
+    # Samples of one stay are not independent draws (a level wanders within a stay): each
+    # counts as emission_weight of one, or a long stay's small bias outvotes the chain.
+    return np.float32(model.emission_weight) * log_emission(joint_pmf, gains, series.bins) + series.tree_term
+
+
+def emission(model, fit, series, rows):
+    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series)
+
+
+def adapt_rows(n):
+    """All rows of a short series; of a long one, ADAPT_BLOCKS evenly spread blocks: the step
+    distributions and the gain are global, a sample of the series pins them."""
+    if n <= ADAPT_BLOCKS * ADAPT_BLOCK_ROWS:
+        return np.arange(n)
+    starts = np.linspace(0, n - ADAPT_BLOCK_ROWS, ADAPT_BLOCKS).astype(np.int64)
+    return (starts[:, None] + np.arange(ADAPT_BLOCK_ROWS)).ravel()
+
+
+def on_grid(gains):
+    """Gains rounded to GAIN_STEP and kept in GAIN_RANGE."""
+    return np.unique(np.clip(np.round(np.round(np.asarray(gains) / GAIN_STEP) * GAIN_STEP, 4), *GAIN_RANGE))
+
+
+def adapt(model, sample, rows, n, first_gain, period):
+    """EM on (a sample of) the series: posteriors of the joint states -> the gain, the devices'
+    step distributions and switching rates that explain this series best, near the trained ones.
+
+    A gain ~10 % off can swap the screens (screen 2's ON x 1.1 ~ screen 1's ON), a local optimum
+    EM does not leave; so one round starts from every START_FACTORS x the first estimate, and the
+    start whose second round scores the highest likelihood goes on. The switching rates are
+    re-estimated in the rounds after that, and last the gain may drift (drifting_gain)."""
+    prior = smooth_pmfs(model.step_pmfs_, model.pmf_smoothing)
+    stay = np.asarray(model.stay_, dtype=float)
+    pmfs, gain = prior, first_gain
+    if model.adapt_iterations >= 2:
+        starts = {}
+        for p, g, _, _ in _em_rounds(model, [(prior, g) for g in on_grid(first_gain * START_FACTORS)],
+                                     sample, rows, stay, prior, period):
+            starts.setdefault(g, p)
+        second = _em_rounds(model, [(p, g) for g, p in starts.items()], sample, rows, stay, prior, period)
+        pmfs, gain, _, _ = max(second, key=lambda r: r[2])
+    for _ in range(model.adapt_iterations - 2 if model.adapt_iterations >= 2 else model.adapt_iterations):
+        pmfs, gain, _, stay = _em_rounds(model, [(pmfs, gain)], sample, rows, stay, prior, period)[0]
+    return Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period))
+
+
+def _em_rounds(model, params, sample, rows, stay, prior, period):
+    """One EM round from each (pmfs, gain) -> [(pmfs, gain, log posterior of the gain and the
+    step distributions before the round, stay)]. The candidates are decoded side by side as one
+    long series: one pass of the Python loop for all of them."""
+    matrices, which = transitions(model, stay, sample.seconds, sample.gate, period)
+    joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
+    prior_joint = joint_step_pmf(prior)
+    emissions = np.concatenate([log_likelihoods(model, jp, g, sample)
+                                for jp, (_, g) in zip(joint_pmfs, params)])
+    weights, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                                  which=np.tile(which, len(params)))
+    out = []
+    n = sample.bins.size
+    for i, (pmfs, gain) in enumerate(params):
+        part = weights[i * n:(i + 1) * n]
+        counts = state_histogram(sample.bins, part)
+        score = (float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
+                 + gain_log_prior(gain, model.gain_prior_))
+        # The gain is the scale against the trained distributions: fitted against the adapted
+        # ones, the gain and the distributions could trade places and wander together.
+        new_gain = fit_gain(counts, prior_joint, model.gain_prior_)
+        out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength), new_gain, score,
+                    switching_stay(part, rows, sample.seconds, model.stay_)))
+    return out
+
+
+def switching_stay(weights, rows, seconds, trained_stay):
+    """Each device's stay per SECONDS_PER_ROW from the expected number of switches between
+    consecutive rows (1 - the chance both rows are in the same state) over the time they span,
+    pulled towards the trained stay by RATE_PRIOR_SWITCHES."""
+    follows = np.flatnonzero(np.diff(rows) == 1)
+    marginals = weights.reshape((-1,) + SHAPE)
+    stay = np.empty(len(SHAPE))
+    exposure = float(seconds[follows + 1].sum())
+    for d in range(len(SHAPE)):
+        m = marginals.sum(axis=tuple(a + 1 for a in range(len(SHAPE)) if a != d))
+        switches = float((1 - (m[follows] * m[follows + 1]).sum(axis=1)).sum())
+        trained_rate = -np.log(trained_stay[d]) / SECONDS_PER_ROW
+        rate = (switches + RATE_PRIOR_SWITCHES) / (exposure + RATE_PRIOR_SWITCHES / trained_rate)
+        stay[d] = np.exp(-rate * SECONDS_PER_ROW)
+    return stay
+
+
+def drifting_gain(model, sample, rows, pmfs, gain, stay, period):
+    """The gain of every row: each block of drift_block sampled rows takes the gain in gain x
+    DRIFT_FACTORS under which the HMM finds the block likeliest (the chain weighs a switch
+    against a gain change, as fitting the gain to decoded states cannot), with a normal prior
+    (DRIFT_SD) around the series' gain; a median of three blocks, interpolated between the
+    blocks' centres. -> (rows, gains) of the blocks' centres; (None, None) for fewer than two."""
+    n_blocks = rows.size // model.drift_block if model.drift_block else 0
+    if n_blocks < 2:
+        return None, None
+    matrices, which = transitions(model, stay, sample.seconds, sample.gate, period)
+    joint_pmf = joint_step_pmf(pmfs)
+    candidates = gain * DRIFT_FACTORS
+    emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, sample) for g in candidates])
+    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                            which=np.tile(which, candidates.size))
+    blocks = np.array_split(np.arange(rows.size), n_blocks)
+    starts = [b[0] for b in blocks]
+    scores = (np.add.reduceat(log_norm.reshape(candidates.size, -1).astype(np.float64), starts, axis=1)
+              - 0.5 * ((candidates[:, None] - gain) / DRIFT_SD) ** 2)
+    gains = candidates[scores.argmax(axis=0)]
+    if gains.size >= 3:
+        gains = np.median(np.stack([np.r_[gains[0], gains[:-1]], gains, np.r_[gains[1:], gains[-1]]]), axis=0)
+    return np.array([rows[b].mean() for b in blocks]), gains

@@ -1,0 +1,148 @@
+"""Labelling a series part by part, numpy only: memory bounded by a batch of rows whatever the
+series' length, and the same result however the rows are read (nilm.stream, nilm.label).
+
+    elapsed_seconds(recording_or_current, n) -> (n,) seconds since the previous row
+    prepare(model, current, seconds, first_gain, tree_term=0) -> Plan: the HMM fitted to this series (EM on a
+        sample of rows, nilm.adapt) and the typical sample period
+    batches(model, plan, current, seconds, confidence=False) -> iterator of Batch
+    confidence_of(weights, joint) -> (confidence (n, 3), runner_up (n,))
+
+A batch is BATCH_CHUNKS decode chunks (nilm.smooth): each chunk sees DECODE_MARGIN rows either
+side, and each row's local signs (steps, spikes) are found with FEATURE_MARGIN rows of context,
+so a batch gives exactly what decoding the whole series at once would.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
+from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
+from nilm.emission import N_JOINT, observed_bins
+from nilm.features import inrush_samples, segment
+from nilm.smooth import posterior_padded, viterbi_padded
+
+# The final decode runs on chunks this long, each with this margin either side: a sensor that
+# rarely switches away from a spike or a step carries its state over thousands of rows, and a
+# chunk that starts blind could switch it at its first row. Long chunks cost little.
+DECODE_CHUNK = 8192
+DECODE_MARGIN = 1024
+BATCH_CHUNKS = 12
+# Rows of context for the local signs of a row (segment's windows reach 11 rows).
+FEATURE_MARGIN = 64
+
+
+@dataclass(frozen=True)
+class Plan:
+    fit: object  # nilm.adapt.Fit
+    period: float  # the typical seconds between rows
+    tree_term: object  # (n, 18) or a scalar added to every row's log emission
+
+
+@dataclass(frozen=True)
+class Batch:
+    start: int  # first row
+    joint: np.ndarray  # (rows,) joint state index
+    confidence: np.ndarray = None  # (rows, 3) float32
+    runner_up: np.ndarray = None  # (rows,) int
+
+
+def elapsed_seconds(recording_or_current, n):
+    """Seconds since the previous row (the first row: the median step) from a recording's
+    timestamps; SECONDS_PER_ROW per row for a bare series."""
+    stamps = getattr(recording_or_current, "timestamp", None)
+    if stamps is None or len(stamps) != n or n < 2:
+        return np.full(n, SECONDS_PER_ROW)
+    seconds = np.diff(np.asarray(stamps, dtype=float), prepend=np.nan)
+    seconds[0] = np.median(seconds[1:])
+    return seconds
+
+
+def switch_on_gate(current):
+    """What each row shows of a switch-on: SPIKE (an inrush sample, or the row after one), STEP
+    (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
+    gate = np.zeros(current.size, dtype=np.intp)
+    starts = segment(current)[1:]
+    for shift in (-1, 0, 1):
+        gate[np.clip(starts + shift, 0, current.size - 1)] = STEP
+    spikes = inrush_samples(current)
+    gate[spikes] = SPIKE
+    gate[1:][spikes[:-1]] = SPIKE
+    return gate
+
+
+def series_of(current, seconds, start, stop, tree_term=0.0):
+    """The Series of rows [start, stop), its local signs found with FEATURE_MARGIN rows of context."""
+    lo, hi = max(start - FEATURE_MARGIN, 0), min(stop + FEATURE_MARGIN, current.size)
+    x = current[lo:hi]
+    keep = slice(start - lo, stop - lo)
+    term = tree_term[start:stop] if np.ndim(tree_term) else tree_term
+    return Series(observed_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
+
+
+def prepare(model, current, seconds, first_gain, tree_term=0.0):
+    """The HMM fitted to the series on a sample of its rows (all rows of a short one)."""
+    n = current.size
+    rows = adapt_rows(n)
+    starts = np.r_[0, np.flatnonzero(np.diff(rows) != 1) + 1]
+    ends = np.r_[starts[1:], rows.size]
+    parts = [series_of(current, seconds, rows[a], rows[b - 1] + 1, tree_term) for a, b in zip(starts, ends)]
+    sample = Series(*[np.concatenate([getattr(p, f) for p in parts]) if np.ndim(getattr(parts[0], f))
+                      else getattr(parts[0], f) for f in Series.__dataclass_fields__])
+    period = float(np.median(seconds)) if n else SECONDS_PER_ROW
+    return Plan(adapt(model, sample, rows, n, first_gain, period), period, tree_term)
+
+
+def batches(model, plan, current, seconds, confidence=False):
+    """The decoded rows, BATCH_CHUNKS x DECODE_CHUNK at a time (one exact pass for a short series)."""
+    n = current.size
+    if n <= DECODE_CHUNK + 2 * DECODE_MARGIN:
+        yield _decode(model, plan, current, seconds, 0, n, 0, confidence, exact=True)
+        return
+    rows = BATCH_CHUNKS * DECODE_CHUNK
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        yield _decode(model, plan, current, seconds, start, stop, DECODE_MARGIN, confidence)
+
+
+def _decode(model, plan, current, seconds, start, stop, margin, confidence, exact=False):
+    """Rows [start, stop) decoded in chunks with their margins, padded as nilm.smooth.pad does
+    for the whole series (so a batch gives what one pass over the whole series gives)."""
+    n = current.size
+    aligned = start + -(-(stop - start) // DECODE_CHUNK) * DECODE_CHUNK
+    lo, hi = max(start - margin, 0), min(aligned + margin, n)
+    series = series_of(current, seconds, lo, hi, plan.tree_term)
+    log_emission = emission(model, plan.fit, series, np.arange(lo, hi))
+    matrices, which = transitions(model, plan.fit.stay, series.seconds, series.gate, plan.period)
+    if exact:
+        chunk, margin = max(n, 1), 0
+    else:
+        chunk = DECODE_CHUNK
+        # The window's place in the padded series: rows before 0 or after n are padding.
+        before = lo - (start - margin)
+        log_emission = np.pad(log_emission, ((before, 0), (0, 0)))
+        which = np.pad(which, (before, 0))
+        size = -(-(stop - start) // chunk) * chunk + 2 * margin
+        log_emission = np.pad(log_emission, ((0, size - log_emission.shape[0]), (0, 0)))
+        which = np.pad(which, (0, size - which.size))
+    joint = viterbi_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
+    if not confidence:
+        return Batch(start, joint)
+    weights = posterior_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
+    return Batch(start, joint, *confidence_of(weights, joint))
+
+
+def confidence_of(weights, joint):
+    """(confidence (n, 3) float32, runner_up (n,) int) from joint posteriors (n, 18): each
+    device's marginal posterior of its chosen state, and the likeliest other joint state."""
+    rows = np.arange(joint.size)
+    states = np.unravel_index(joint, SHAPE)
+    per_state = np.column_stack(np.unravel_index(np.arange(N_JOINT), SHAPE))
+    confidence = np.empty((joint.size, len(DEVICES)), dtype=np.float32)
+    for d in range(len(DEVICES)):
+        # (n, 18) @ (18, states of d): the marginal of every state of device d.
+        marginals = weights @ np.eye(SHAPE[d], dtype=weights.dtype)[per_state[:, d]]
+        confidence[:, d] = marginals[rows, states[d]]
+    others = np.array(weights, dtype=np.float32)
+    others[rows, joint] = -1.0
+    return np.clip(confidence, 0.0, 1.0), others.argmax(axis=1)
+

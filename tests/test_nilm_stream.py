@@ -1,0 +1,76 @@
+"""nilm.stream: a file labelled in chunks gives the whole-file bytes, and the same messages."""
+import io as bytes_io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nilm import stream
+from nilm.decode import BATCH_CHUNKS, DECODE_CHUNK
+from nilm.io import InputError, read_recording
+from nilm.label import label_recording
+from nilm.model import load
+from nilm.synth import generate
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """An aggregate of more rows than one decode batch, in the recordings' layout, with a header,
+    a blank line and CRLF line ends."""
+    n = BATCH_CHUNKS * DECODE_CHUNK + 5000
+    from nilm.io import load_device_recordings
+    case = generate(load_device_recordings(), n, random_state=3, dwell=[150.0] * 3)
+    stamps = 1536129671.0 + np.cumsum(np.full(n, 1.07))
+    lines = [f"{t:.2f},{m:.2f},{m / np.sqrt(2):.1f}" for t, m in zip(stamps.tolist(), case.current.tolist())]
+    lines.insert(400, "")
+    path = tmp_path_factory.mktemp("stream") / "big.csv"
+    path.write_bytes(("timestamp,max,eff\r\n" + "\r\n".join(lines) + "\r\n").encode())
+    return path
+
+
+@pytest.mark.parametrize("confidence", [False, True])
+def test_chunked_labelling_gives_the_whole_file_bytes(big_file, confidence):
+    whole = label_recording(read_recording(big_file), load(), confidence)
+    out = bytes_io.BytesIO()
+    stream.label_file(big_file, out, load(), confidence, chunk_rows=7000)  # many read chunks
+    assert out.getvalue() == whole
+
+
+def test_the_cli_streams_a_large_file_to_the_same_bytes(big_file, tmp_path, monkeypatch):
+    from nilm import label
+
+    monkeypatch.setattr(label, "STREAM_BYTES", 1000)
+    assert label._large(str(big_file))
+    out = tmp_path / "out.csv"
+    assert label.main([str(big_file), "-o", str(out)]) == 0
+    assert out.read_bytes() == label_recording(read_recording(big_file), load())
+
+
+@pytest.mark.parametrize("tail, message", [
+    ("1536129999.0,abc,1\n", "line 9: maximum current is not a number: 'abc'"),
+    ("1536000000.0,24.41,17.3\n", "line 9: timestamp goes back in time (previous row has "
+                                   "1536129678.0): '1536000000.0'"),
+    ("1,2\n", "line 9: expected 3 fields separated by ',', found 2: '1,2'"),
+])
+def test_bad_rows_in_a_later_chunk_name_their_file_line(tmp_path, tail, message):
+    rows = "".join(f"{1536129671 + i}.0,24.41,17.3\n" for i in range(8))
+    path = tmp_path / "bad.csv"
+    path.write_text(rows + tail)
+    with pytest.raises(InputError) as streamed:
+        stream.label_file(path, bytes_io.BytesIO(), load(), chunk_rows=3)
+    with pytest.raises(InputError) as whole:
+        read_recording(path)
+    assert str(streamed.value) == str(whole.value) == f"bad.csv {message}"
+
+
+def test_the_cli_refuses_a_bad_large_file_without_output(tmp_path):
+    path = tmp_path / "bad.csv"
+    good = "".join(f"{1536129671 + i}.0,24.41,17.3\n" for i in range(700_000))
+    path.write_text(good + "1536129999.0,x,1\n")
+    out = tmp_path / "out.csv"
+    result = subprocess.run([sys.executable, "-m", "nilm.label", str(path), "-o", str(out)],
+                            capture_output=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.decode() == "error: bad.csv line 700001: maximum current is not a number: 'x'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
