@@ -33,8 +33,11 @@ class Doubt:
     end: float  # timestamp (s) of the last row
     lowest: float  # the lowest confidence in the segment
     devices: tuple  # the devices whose confidence drops below the threshold in it
-    chosen: int  # joint state (np.ravel_multi_index over SHAPE) the model chose most often in it
-    runner_up: int  # the runner-up joint state most often in it
+    # The (chosen, runner-up) pair of joint states (np.ravel_multi_index over SHAPE) most frequent
+    # on the segment's doubtful rows: taken as a pair, so that a flip inside the segment never
+    # names one explanation twice.
+    chosen: int
+    runner_up: int
 
     @property
     def rows(self):
@@ -67,9 +70,9 @@ def _spans(low, join_rows):
     return spans
 
 
-def _most_common(values):
-    found, counts = np.unique(values, return_counts=True)
-    return int(found[np.argmax(counts)])
+def _most_common_pair(first, second):
+    found, counts = np.unique(np.c_[first, second], axis=0, return_counts=True)
+    return tuple(int(v) for v in found[np.argmax(counts)])
 
 
 def doubtful_segments(timestamp, states, confidence, runner_up, threshold=DOUBT, join_rows=JOIN_ROWS):
@@ -84,9 +87,10 @@ def doubtful_segments(timestamp, states, confidence, runner_up, threshold=DOUBT,
     for first, last in _spans(low, join_rows):
         part = slice(first, last + 1)
         below = (confidence[part] < threshold).any(axis=0)
+        rows = first + np.flatnonzero(low[part])
         out.append(Doubt(int(first), int(last), float(timestamp[first]), float(timestamp[last]),
                          float(confidence[part].min()), tuple(d for d, b in zip(DEVICES, below) if b),
-                         _most_common(joint[part]), _most_common(runner_up[part])))
+                         *_most_common_pair(joint[rows], runner_up[rows])))
     return out
 
 

@@ -69,3 +69,15 @@ def test_shade_doubt_covers_every_panel_of_the_aggregate_figure_for_each_segment
     # A one-row segment still shows: half a row on either side.
     assert fig.layout.shapes[0].x0 == "2018-09-05T06:41:13.500"
     assert fig.layout.shapes[0].x1 == "2018-09-05T06:41:14.500"
+
+
+def test_a_flip_inside_a_segment_never_names_one_explanation_twice():
+    timestamp, states, confidence, runner_up = labelled(6)
+    off, on = np.ravel_multi_index((2, 0, 0), SHAPE), np.ravel_multi_index((2, 0, 1), SHAPE)
+    states[3:, 2] = 1  # the sensor switches on at row 3; the model doubts rows 2 and 3
+    runner_up[:] = off
+    runner_up[:3] = on
+    confidence[[2, 3], 2] = 0.6
+    (segment,) = doubt.doubtful_segments(timestamp, states, confidence, runner_up)
+    assert segment.chosen != segment.runner_up
+    assert {segment.chosen, segment.runner_up} == {off, on}
