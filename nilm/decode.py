@@ -21,12 +21,13 @@ from nilm.emission import N_JOINT, observed_bins
 from nilm.features import inrush_samples, segment
 from nilm.smooth import posterior_padded, viterbi_padded
 
-# The final decode runs on chunks this long, each with this margin either side: a sensor that
-# rarely switches away from a spike or a step carries its state over thousands of rows, and a
-# chunk that starts blind could switch it at its first row. Long chunks cost little.
-DECODE_CHUNK = 8192
-DECODE_MARGIN = 1024
-BATCH_CHUNKS = 12
+# The final decode runs on chunks this long, each with this margin either side (where a chunk
+# that starts blind has found the path again). Long chunks cost little.
+DECODE_CHUNK = 4096
+DECODE_MARGIN = 512
+# Chunks decoded side by side per batch: the Python loop runs once per row of a chunk for the
+# whole batch, so wide batches are fast; 128 x 4096 rows keep a batch near 100-300 MB.
+BATCH_CHUNKS = 128
 # Rows of context for the local signs of a row (segment's windows reach 11 rows).
 FEATURE_MARGIN = 64
 

@@ -30,8 +30,8 @@ def can_stream(path):
 
 
 def _chunks(path, name, chunk_rows):
-    """(rows, line_numbers, fields, sep) per chunk of data rows, checked as nilm.io checks them."""
-    sep, offset, previous = None, 0, None
+    """(rows, line_numbers, sep) per chunk of data rows, checked as nilm.io checks them."""
+    sep, offset = None, 0
     with open(path, "rb") as f:
         while True:
             block = list(islice(f, chunk_rows))
@@ -45,13 +45,19 @@ def _chunks(path, name, chunk_rows):
                 start = io._first_data_line(lines, name)  # raises on an empty file
                 sep = io._sniff_separator(lines[start], offset + start + 1, name)
             rows, numbers = _shifted(io._data_rows, offset, name)(lines, start, sep, name)
+            if rows:
+                yield rows, numbers + offset, sep
             offset += len(block)
-            if not rows:
-                continue
-            numbers = numbers + offset - len(block)
-            fields = io._field_tuples(rows, sep)
-            yield rows, numbers, fields, sep, previous
-            previous = (rows[-1], numbers[-1], fields[-1])
+
+
+class _Fields:
+    """The field texts of rows, split only when asked (nilm.io names them in a message)."""
+
+    def __init__(self, rows, sep):
+        self.rows, self.sep = rows, sep
+
+    def __getitem__(self, i):
+        return tuple(self.rows[i].split(self.sep))
 
 
 def _decode(data, name, offset):
@@ -72,15 +78,16 @@ def _shifted(step, offset, name):
 
 def read_numbers(path, name, chunk_rows=CHUNK_ROWS):
     """(timestamp, max_current) of every row, checked chunk by chunk as read_recording does."""
-    stamps, currents = [], []
-    for rows, numbers, fields, sep, previous in _chunks(path, name, chunk_rows):
+    stamps, currents, previous = [], [], None
+    for rows, numbers, sep in _chunks(path, name, chunk_rows):
         if previous is not None:  # so that time going back across chunks is caught too
-            rows, numbers, fields = [previous[0], *rows], np.r_[previous[1], numbers], [previous[2], *fields]
+            rows, numbers = [previous[0], *rows], np.r_[previous[1], numbers]
         values = io._to_numbers(rows, sep, numbers, name)
-        io._validate(values, fields, numbers, name)
+        io._validate(values, _Fields(rows, sep), numbers, name)
         first = 1 if previous is not None else 0
         stamps.append(values[first:, 0].copy())
         currents.append(values[first:, 1].copy())
+        previous = rows[-1], numbers[-1]
     return np.concatenate(stamps), np.concatenate(currents)
 
 
@@ -96,7 +103,8 @@ def label_file(path, out, model, confidence=False, chunk_rows=CHUNK_ROWS):
     seconds = elapsed_seconds(_Timed(stamps), current.size)
     del stamps
     plan = model.plan(current, seconds)
-    texts = (fields for _, _, chunk, _, _ in _chunks(path, name, chunk_rows) for fields in chunk)
+    texts = (fields for rows, _, sep in _chunks(path, name, chunk_rows)
+             for fields in io._field_tuples(rows, sep))
     out.write(header(confidence).encode("utf-8"))
     for batch in batches(model, plan, current, seconds, confidence):
         fields = [next(texts) for _ in range(batch.joint.size)]

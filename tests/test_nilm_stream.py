@@ -6,19 +6,25 @@ import sys
 import numpy as np
 import pytest
 
-from nilm import stream
-from nilm.decode import BATCH_CHUNKS, DECODE_CHUNK
+from nilm import decode, stream
 from nilm.io import InputError, read_recording
 from nilm.label import label_recording
 from nilm.model import load
 from nilm.synth import generate
 
+SMALL_BATCH = 2  # decode chunks per batch in these tests, so that a file spans several batches
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    monkeypatch.setattr(decode, "BATCH_CHUNKS", SMALL_BATCH)
+
 
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory):
-    """An aggregate of more rows than one decode batch, in the recordings' layout, with a header,
+    """An aggregate of three decode batches and a bit, in the recordings' layout, with a header,
     a blank line and CRLF line ends."""
-    n = BATCH_CHUNKS * DECODE_CHUNK + 5000
+    n = 3 * SMALL_BATCH * decode.DECODE_CHUNK + 1000
     from nilm.io import load_device_recordings
     case = generate(load_device_recordings(), n, random_state=3, dwell=[150.0] * 3)
     stamps = 1536129671.0 + np.cumsum(np.full(n, 1.07))
