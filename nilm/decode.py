@@ -99,7 +99,8 @@ def batches(model, plan, current, seconds, confidence=False):
     if n <= DECODE_CHUNK + 2 * DECODE_MARGIN:
         yield _decode(model, plan, current, seconds, 0, n, 0, confidence, exact=True)
         return
-    rows = BATCH_CHUNKS * DECODE_CHUNK
+    # Forward-backward keeps float64 passes per batch: half the batch keeps memory as low.
+    rows = (BATCH_CHUNKS // 2 if confidence else BATCH_CHUNKS) * DECODE_CHUNK
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         yield _decode(model, plan, current, seconds, start, stop, DECODE_MARGIN, confidence)

@@ -79,11 +79,15 @@ def _viterbi_batch(log_emission, stack, which):
     back = np.empty((b, n, k), dtype=np.int8 if k < 128 else np.int16)
     score = log_emission[:, 0]
     special = which.any(axis=0)
+    # cand[b, to, from]: the reduction over `from` runs along contiguous memory.
+    into = np.ascontiguousarray(stack.transpose(0, 2, 1))
     for t in range(1, n):
         # Matrix 0 for the whole batch, or each chunk's own where any chunk needs another.
-        cand = score[:, :, None] + (stack[which[:, t]] if special[t] else stack[0])
-        back[:, t] = cand.argmax(axis=1)
-        score = cand.max(axis=1) + log_emission[:, t]
+        cand = score[:, None, :] + (into[which[:, t]] if special[t] else into[0])
+        best = cand.argmax(axis=2)
+        back[:, t] = best
+        # The best scores are where argmax points: gathering them beats a second reduction.
+        score = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0] + log_emission[:, t]
     path = np.empty((b, n), dtype=np.intp)
     path[:, -1] = score.argmax(axis=1)
     rows = np.arange(b)

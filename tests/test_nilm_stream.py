@@ -12,7 +12,7 @@ from nilm.label import label_recording
 from nilm.model import load
 from nilm.synth import generate
 
-SMALL_BATCH = 2  # decode chunks per batch in these tests, so that a file spans several batches
+SMALL_BATCH = 4  # decode chunks per batch in these tests, so that a file spans several batches
 
 
 @pytest.fixture(autouse=True)
