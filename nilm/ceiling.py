@@ -6,10 +6,10 @@ stress scenario's model score is compared with. It knows, from the generator its
 - the recorded switch-on spikes, their scaling, and the scenario's chance that a switch-on shows one,
 - the scenario's dwell law (as the hazard per second of its mean stay) and its noise,
 - the meter's step, and that rows carry timestamps (transitions over the elapsed seconds),
-- the shape of the gain law: constant, or drifting linearly by the scenario's share.
-It does not know what the generator draws per file: the gain (searched over the one range
-GAIN_RANGE by likelihood), the drift's direction, and which devices switch at all (an
-"only screen 1" file is decoded with every device free to switch, as any real file must be).
+- the gain law: the scenario's range, constant or drifting linearly by the scenario's share.
+It does not know what the generator draws per file: the gain (its posterior over the range, from
+the likelihood), the drift's direction, and which devices switch at all (an "only screen 1" file
+is decoded with every device free to switch, as any real file must be).
 
 Hidden state per device: its state, plus for screens and sensor the first row after switching on
 from OFF (where a spike may appear). Decoding: forward-backward, each row's most probable joint
@@ -25,13 +25,12 @@ from itertools import product
 import numpy as np
 
 from nilm import stress
-from nilm.devices import DEVICES
+from nilm.devices import DEVICES, SHAPE
 
-GAIN_RANGE = (0.70, 1.40)
 COARSE_STEP = 0.01
 FINE_STEP = 0.0025
 # Blur (mA) on top of the scenario's noise: a candidate gain is never exactly the drawn one.
-BLUR_MA = 3.0
+BLUR_MA = 1.5
 # Every state can show anything with this small probability: a decoder must survive surprises.
 FLOOR = 1e-9
 # The standard normal CDF, elementwise (a few thousand values per table: no need for scipy).
@@ -42,6 +41,10 @@ def ndtr(z):
     return 0.5 * (1.0 + _erf(np.asarray(z) / math.sqrt(2)).astype(float))
 
 
+# The posterior is averaged over up to MIXED gains, each holding at least MIN_WEIGHT of the
+# likelihood: where two gains explain a file, neither is taken for certain.
+MIXED = 4
+MIN_WEIGHT = 0.01
 # Candidates decoded side by side in one forward pass.
 BATCH = 16
 # Rows whose elapsed seconds round to the same tenth share one transition matrix.
@@ -133,6 +136,7 @@ class NearCeiling:
         self.rate_ = np.log(hi / lo) / (hi - lo)  # 1 / mean of the log-uniform stay
         self.sigma_ = float(np.hypot(law.noise_sd, BLUR_MA))
         self.drift_ = law.drift
+        self.gain_range_ = law.gain
         return self
 
     def _transitions(self, timestamp):
@@ -202,33 +206,41 @@ class NearCeiling:
         return np.array(out)
 
     def _search(self, data):
-        """The (start gain, direction) of highest likelihood: a coarse grid, then the best two
-        peaks refined (a screen alone fits two gains about 10 % apart)."""
+        """[(weight, (start gain, direction))] of the likeliest candidates: a coarse grid over the
+        scenario's gain range, then the best two peaks refined (a screen alone fits two gains
+        about 10 % apart); weights are their posterior shares under a flat prior."""
         directions = (-1.0, 1.0) if self.drift_ else (0.0,)
-        grid = np.arange(GAIN_RANGE[0], GAIN_RANGE[1] + 1e-9, COARSE_STEP)
+        lo, hi = self.gain_range_
+        grid = np.unique(np.r_[np.arange(lo, hi, COARSE_STEP), hi])
         coarse = [(g, d) for d in directions for g in grid]
         scores = self._log_likelihoods(coarse, data)
         best = sorted(range(len(coarse)), key=lambda k: -scores[k])
         peaks = [best[0]] + [k for k in best[1:] if abs(coarse[k][0] - coarse[best[0]][0]) > 0.03][:1]
-        fine = [(coarse[k][0] + step, coarse[k][1]) for k in peaks
-                for step in np.arange(-COARSE_STEP, COARSE_STEP + 1e-9, FINE_STEP)]
+        fine = sorted({(float(np.clip(coarse[k][0] + step, lo, hi)), coarse[k][1]) for k in peaks
+                       for step in np.arange(-COARSE_STEP, COARSE_STEP + 1e-9, FINE_STEP)})
         fine_scores = self._log_likelihoods(fine, data)
-        return fine[int(np.argmax(fine_scores))]
+        weights = np.exp(fine_scores - fine_scores.max())
+        weights /= weights.sum()
+        top = np.argsort(-weights)[:MIXED]
+        return [(weights[k], fine[k]) for k in top if weights[k] >= MIN_WEIGHT]
 
     def predict(self, case):
-        """(n, 3) most probable state of every device per row, for a Case or Recording."""
+        """(n, 3) most probable state of every device per row, for a Case or Recording: the
+        posterior of the joint state, averaged over the likeliest gains."""
         if not hasattr(self, "pmfs_"):
             self.fit()
         timestamp = np.asarray(case.timestamp, dtype=float)
         bins = np.rint(np.asarray(case.max_current, dtype=float) / stress.METER_STEP_MA).astype(int)
         table, index = self._tables(bins)
         mats, which = self._transitions(timestamp)
-        data = (timestamp, table, index, mats, which)
-        start, direction = self._search(data)
-        self.gain_ = float(start)
-        emission = self._emission(self._gains(start, timestamp, direction), table, index)
-        posterior = forward_backward(emission, mats, which)
-        return self.hidden_states_[posterior.argmax(axis=1)]
+        candidates = self._search((timestamp, table, index, mats, which))
+        self.gain_ = float(candidates[0][1][0])
+        joint = np.ravel_multi_index(self.hidden_states_.T, SHAPE)
+        to_joint = np.eye(int(np.prod(SHAPE)))[joint]  # (H, 18): hidden state -> joint state
+        posterior = sum(w * forward_backward(self._emission(self._gains(g, timestamp, d), table, index),
+                                             mats, which) @ to_joint
+                        for w, (g, d) in candidates)
+        return np.column_stack(np.unravel_index(posterior.argmax(axis=1), SHAPE)).astype(int)
 
 
 def forward_backward(emission, mats, which):

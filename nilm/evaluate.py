@@ -1,6 +1,6 @@
-"""python -m nilm.evaluate [--data DIR] [--reports DIR] [--output JSON] [--seed N].
+"""python -m nilm.evaluate [--data DIR] [--reports DIR] [--output JSON] [--seed N] [--stress-only] [--tuning]
 
-Judges the model on held-out synthetic data.
+Judges the model on held-out synthetic data, and the shipped model under stress.
 
 Split: the main file has no labels, so the judge is synthetic. Each single-device recording is
 labelled with its GaussianMixture states; for every state, its earliest 70 % of rows (in time)
@@ -16,9 +16,14 @@ Printed and stored (nilm/evaluation.json, committed; read it with `load_results(
      "cases": [{"gain", "dwell", "joint_accuracy": {method key: float}}],
      "targets": {"joint_accuracy": 0.95, "share_of_oracle": 0.97, "model": float, "oracle": float,
                  "met": bool},
-     "confusions": [{"true": [s1, s2, sensor], "predicted": [...], "count"}]   (the model's top ones)}
-Scores pool every row of every case. Also written to reports/: nilm_confusion.html (per device
-and method, plain HTML tables) and nilm_timeline.html (truth vs prediction, self-contained).
+     "confusions": [{"true": [s1, s2, sensor], "predicted": [...], "count"}]   (the model's top ones),
+     "stress": the stress matrix of nilm.stress_matrix (shipped model, near ceiling, confidence)}
+Scores pool every row of every case. The stress matrix is a second judge: nilm.stress, a generator
+sharing no code with the model, under the conditions real meters show (--stress-only recomputes
+just that part; --tuning runs it on nilm.stress.TUNING_SEEDS and only prints: stored numbers
+always come from REPORT_SEEDS, which no setting was tuned on).
+Also written to reports/: nilm_confusion.html (per device and method, plain HTML tables) and
+nilm_timeline.html (truth vs prediction, self-contained).
 """
 import argparse
 import copy
@@ -210,11 +215,15 @@ def format_table(results):
               "", "model's most frequent mistakes (true -> predicted: rows)"]
     lines += [f"  {state_names(c['true'])} -> {state_names(c['predicted'])}: {c['count']}"
               for c in results["confusions"]]
+    if results.get("stress"):
+        from nilm.stress_matrix import format_matrix
+
+        lines += ["", format_matrix(results["stress"])]
     return "\n".join(lines)
 
 
 def run(directory=None, reports_dir=REPORTS_DIR, seed=SEED):
-    """Split, fit, predict, score; write the reports; return the results."""
+    """Split, fit, predict, score; write the reports; the stress matrix; return the results."""
     from nilm.io import load_device_recordings
 
     start = time.perf_counter()
@@ -224,7 +233,20 @@ def run(directory=None, reports_dir=REPORTS_DIR, seed=SEED):
     results = summarise(cases, predictions, time.perf_counter() - start, seed)
     if reports_dir is not None:
         write_reports(Path(reports_dir), cases, predictions)
+    results["stress"] = run_stress(directory)
     return results
+
+
+def run_stress(directory=None, tuning=False):
+    """The stress matrix of the shipped model (nilm.stress_matrix), on the report or tuning seeds."""
+    from nilm import stress, stress_matrix
+    from nilm.model import load
+
+    start = time.perf_counter()
+    seeds = stress.TUNING_SEEDS if tuning else stress.REPORT_SEEDS
+    matrix = stress_matrix.run(load(), seeds=seeds, directory=directory)
+    matrix["settings"]["seconds"] = round(time.perf_counter() - start, 1)
+    return matrix
 
 
 def confusion_html(cases, predictions):
@@ -303,17 +325,43 @@ def main(argv=None):
     parser.add_argument("--output", default=str(RESULTS_PATH), help="where to store the JSON results")
     parser.add_argument("--seed", type=int, default=SEED,
                         help="another seed re-draws every case: a check that nothing was tuned to one draw")
+    parser.add_argument("--stress-only", action="store_true",
+                        help="recompute only the stress matrix, keep the rest of the stored results")
+    parser.add_argument("--tuning", action="store_true",
+                        help="with --stress-only: the matrix on the tuning seeds, printed, never stored")
     args = parser.parse_args(argv)
+    if args.tuning and not args.stress_only:
+        parser.error("--tuning goes with --stress-only: the rest of the evaluation has its own split")
     from nilm.io import InputError
 
     try:
+        if args.stress_only:
+            return _stress_only(args)
         results = run(args.data, args.reports, args.seed)
     except (InputError, OSError, KeyError, ValueError) as error:
         print(f"nilm.evaluate: {error}", file=sys.stderr)
         return 2
     print(format_table(results))
-    print(f"\n{results['settings']['seconds']} s; results stored in {args.output}; reports in {args.reports}")
+    stress_seconds = results["stress"]["settings"]["seconds"]
+    print(f"\n{results['settings']['seconds']} s (stress matrix {stress_seconds} s); "
+          f"results stored in {args.output}; reports in {args.reports}")
     Path(args.output).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _stress_only(args):
+    from nilm.stress_matrix import format_matrix
+
+    matrix = run_stress(args.data, tuning=args.tuning)
+    print(format_matrix(matrix))
+    print(f"\n{matrix['settings']['seconds']} s")
+    if args.tuning:
+        print("tuning seeds: not stored")
+        return 0
+    results = load_results(args.output) or {}
+    results["stress"] = matrix
+    Path(args.output).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"stress matrix stored in {args.output}")
     return 0
 
 

@@ -362,3 +362,41 @@ def evaluation_rows(results):
             for m in results["methods"]]
     return header, rows
 
+
+
+# ---- The stress matrix and the doubtful segments (issue 8), for the report and the /nilm page ----
+DOUBT_COLOR = "rgba(231, 111, 81, 0.22)"
+MATRIX_COLUMNS = (
+    ("model mean", lambda s: s["model"]["mean"]),
+    ("model worst file", lambda s: s["model"]["worst"]),
+    ("without tree", lambda s: s["model_no_tree"]["mean"]),
+    ("near ceiling", lambda s: s["ceiling"]["mean"]),
+    ("accuracy at confidence \u2265 0.9", lambda s: s["confident_accuracy"]),
+    ("errors flagged", lambda s: s["errors_flagged"]),
+)
+
+
+def stress_matrix_figure(matrix, title=None):
+    """Heatmap of the stress matrix (nilm.stress_matrix.run): one row per scenario, red below 0.95."""
+    scenarios = matrix["scenarios"]
+    z = np.array([[np.nan if f(s) is None else f(s) for _, f in MATRIX_COLUMNS] for s in scenarios])
+    text = [["-" if np.isnan(v) else f"{v:.3f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[name for name, _ in MATRIX_COLUMNS], y=[s["name"] for s in scenarios], text=text,
+        texttemplate="%{text}", zmin=0.85, zmax=1.0, colorscale="RdYlGn",
+        colorbar=dict(title="share"), hovertemplate="%{y}: %{x} %{text}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return _layout(fig, title, height=140 + 28 * len(scenarios))
+
+
+def shade_doubt(fig, segments, pad_s=0.5):
+    """Shade each doubtful segment (nilm.doubt.Doubt) on a figure with a time x axis, over every
+    panel of a figure made with subplots (aggregate_figure); returns the figure."""
+    subplots = fig._grid_ref is not None
+    for d in segments:
+        x0, x1 = to_datetime([d.start - pad_s, d.end + pad_s])
+        fig.add_vrect(x0=str(x0), x1=str(x1), fillcolor=DOUBT_COLOR, line_width=0, layer="below",
+                      **({"row": "all", "col": 1} if subplots else {}))
+    return fig

@@ -2,13 +2,15 @@
 
 One self-contained HTML file (plotly.js inlined once, no external scripts) with: each device
 recording's level histogram and mixture components, the recordings coloured by state, the main
-recording with the model's labels, the expected level of every state combination, notes on what
-the data shows (numbers computed here, not typed in) and how the model was judged (the table
-stored by nilm.evaluate).
+recording with the model's labels and its doubtful stretches in plain words (nilm.doubt), the
+expected level of every state combination, notes on what the data shows (numbers computed here,
+not typed in), how the model was judged (the table stored by nilm.evaluate) and how it holds up
+under stress (the stored stress matrix, beside the near-ceiling decoder).
 
 Public API:
     data_facts(recordings, main, model, prediction) -> dict of the measured numbers in the notes
     ambiguous_pairs(combinations, tolerance) -> [(name, level, name, level)] of look-alike states
+    doubtful_segments(main, prediction) -> [nilm.doubt.Doubt] of the main file (None: no confidence)
     build_report(recordings, main, model, results) -> HTML text
     main(argv=None) -> exit code
 """
@@ -21,11 +23,15 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 
-from nilm import figures
+from nilm import doubt, figures
 from nilm.devices import DEVICES, REPO_ROOT, STATES
+from nilm.model import joint_levels
 from nilm.states import QUANTUM_MA, fit_states, spike_mask
+from nilm.stress_matrix import matrix_rows
 
 DEFAULT_OUTPUT = REPO_ROOT / "reports" / "nilm_report.html"
+# The report lists this many doubtful stretches of the main file; the rest are counted.
+MAX_DOUBTS = 25
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
        background: #f6f7f9; color: #212529; }
@@ -137,6 +143,56 @@ oracle's ({t['oracle']:.3f}); the model reaches {t['model']:.3f}: {met}.</p>
 {_table(*figures.evaluation_rows(results))}"""
 
 
+def _stress(results):
+    matrix = (results or {}).get("stress")
+    if not matrix:
+        return ("<p class='muted'>No stored stress matrix: run <code>python -m nilm.evaluate</code> "
+                "(or <code>--stress-only</code>).</p>")
+    s = matrix["settings"]
+    below = "".join(f"<li><b>{html.escape(r['name'])}</b> ({html.escape(r['verdict'])}, model "
+                    f"{r['model']['mean']:.3f}): {html.escape(r['reason'])}.</li>"
+                    for r in matrix["scenarios"] if r["reason"])
+    return f"""
+<p>A second generator (<code>nilm.stress</code>) that shares no code with the model builds
+aggregates from contiguous blocks of the real recordings' segments, with stays drawn in seconds,
+a jittered meter clock and a gain, under the conditions real meters show: noise, other gains, a
+drifting gain, missing or extra spikes, short stays, one device alone, a 2 s meter, dropped rows.
+{len(s['seeds'])} files of {s['rows_per_file']} rows per scenario, seeds never used to tune
+anything. The near ceiling is a decoder that knows the generator's levels, spikes and dwell law
+(but not each file's gain): what the data allow. Confidence is the model's posterior of each
+device's state; a row counts as confident when every device is at &ge; {s['confident']}.
+"Errors flagged" is the share of wrong rows that were not confident.</p>
+{_fig(figures.stress_matrix_figure(matrix), False)}
+{_table(*matrix_rows(matrix))}
+<p>Scenarios below joint accuracy {s['target_joint']}, and why:</p><ul>{below or '<li>none</li>'}</ul>"""
+
+
+def doubtful_segments(main, prediction):
+    """nilm.doubt's segments of the main file, or None when the prediction has no confidence."""
+    if getattr(prediction, "confidence", None) is None:
+        return None
+    return doubt.doubtful_segments(main.timestamp, prediction.states, prediction.confidence,
+                                   prediction.runner_up)
+
+
+def _doubt(main, model, prediction, segments):
+    """The doubtful stretches of the main file in plain words (nilm.doubt)."""
+    if segments is None:
+        return "<p class='muted'>This model gives no confidence per row.</p>"
+    levels = joint_levels(model.state_levels_) * prediction.gain
+    items = "".join(f"<li>{html.escape(doubt.describe(d, levels))}</li>" for d in segments[:MAX_DOUBTS])
+    more = (f"<li>and {len(segments) - MAX_DOUBTS} more stretches</li>"
+            if len(segments) > MAX_DOUBTS else "")
+    share = doubt.share_doubtful(prediction.confidence)
+    return f"""
+<p>For every row the model gives each device's confidence: the posterior probability of the
+state it chose, given the whole recording. {share:.1%} of the rows of {html.escape(main.name)}
+are below {doubt.DOUBT} for some device ({len(segments)} stretches, shaded on the plot above).
+Each is listed with the explanation the model chose, the runner-up it weighed against it, and
+why both fit.</p>
+<ul>{items or '<li>No stretch is doubtful.</li>'}{more}</ul>"""
+
+
 def _table(header, rows):
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
@@ -159,8 +215,11 @@ def build_report(recordings, main, model, results):
                                       title=f"{device}: {html.escape(r.name)} coloured by state")
         device_figs.append(_fig(hist, not device_figs) + _fig(series, False))
     shares = figures.shares(t, current, states, model.state_levels_)
+    segments = doubtful_segments(main, prediction)
+    aggregate = figures.shade_doubt(figures.aggregate_figure(t, current, states), segments or [])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Wattson NILM report</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Wattson NILM report</title>
 <style>{STYLE}</style></head><body><main>
 <h1>Which device was on, and when?</h1>
 <p class="muted">Exploratory analysis of the four recordings and the model's labels of the main one.</p>
@@ -170,15 +229,18 @@ def build_report(recordings, main, model, results):
 by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely component.</p>
 {''.join(device_figs)}</section>
 <section><h2>The main recording and its labels ({html.escape(main.name)})</h2>
-{_fig(figures.aggregate_figure(t, current, states), False)}
+{_fig(aggregate, False)}
 {_fig(figures.state_timeline(t, states), False)}
 {_fig(figures.share_figure(shares), False)}</section>
+<section><h2>Which parts of the main file are doubtful</h2>
+{_doubt(main, model, prediction, segments)}</section>
 <section><h2>The expected level of every state combination</h2>
 <p>Marks: the model's level of each of the 18 joint states times the estimated gain
 ({prediction.gain:.3f}), over the histogram of the main recording.</p>
 {_fig(figures.combination_histogram(current, model.combination_levels(), prediction.gain), False)}
 </section>
 <section><h2>How the model was judged</h2>{_evaluation(results)}</section>
+<section><h2>How the model holds up under stress</h2>{_stress(results)}</section>
 </main></body></html>
 """
 

@@ -253,7 +253,8 @@ def make_case(name, seed, n_rows=N_ROWS, directory=None):
         raise ValueError(f"a stress file needs at least 2 rows, not {n_rows}")
     scenario, segments = SCENARIOS[name], load_segments(directory)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    total = n_rows + (int(0.01 * n_rows) + 60 * scenario.gaps if scenario.gaps else 0)
+    # Rows to draw before dropping: the gaps' most (60 each) and three times the singles' 1 %.
+    total = n_rows + (int(0.03 * n_rows) + 10 + 60 * scenario.gaps if scenario.gaps else 0)
     t = meter_clock(total, scenario.period_s, rng)
     states = np.empty((total, len(DEVICES)), dtype=int)
     currents = np.empty((total, len(DEVICES)))

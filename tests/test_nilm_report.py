@@ -1,4 +1,5 @@
 """python -m nilm.report: one self-contained HTML file with the exploratory analysis."""
+import html
 import re
 import subprocess
 import sys
@@ -41,6 +42,37 @@ def test_report_shows_every_part_the_issue_asks_for(html_text):
     assert "Quantisation." in html_text and "12.21 mA" in html_text
     assert "Inrush spikes." in html_text and "5054" in html_text  # the sensor's switch-on
     assert "NilmModel: GMM states" in html_text and "Oracle" in html_text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html_text
+
+
+def test_report_shows_the_stress_matrix_and_names_the_scenarios_below_target(html_text):
+    from nilm.evaluate import load_results
+
+    matrix = load_results()["stress"]
+    section = html_text[html_text.index("How the model holds up under stress"):]
+    for row in matrix["scenarios"]:
+        assert f"<td>{row['name']}</td>" in section
+        if row["reason"]:
+            assert html.escape(row["reason"]) in section
+    assert "near ceiling" in section
+
+
+def test_report_says_which_parts_of_the_main_file_are_doubtful_and_why(html_text):
+    from nilm import doubt
+    from nilm.io import load_main
+    from nilm.model import load
+
+    main = load_main(data_dir())
+    prediction = load().predict_details(main)
+    segments = doubt.doubtful_segments(main.timestamp, prediction.states, prediction.confidence,
+                                       prediction.runner_up)
+    section = html_text[html_text.index("Which parts of the main file are doubtful"):]
+    section = section[:section.index("</section>")]
+    assert f"{doubt.share_doubtful(prediction.confidence):.1%} of the rows" in section
+    assert f"({len(segments)} stretches" in section
+    for segment in segments[:report.MAX_DOUBTS]:
+        assert html.escape(f"Chosen: {doubt.explanation(segment.chosen)}; "
+                           f"runner-up: {doubt.explanation(segment.runner_up)}") in section
 
 
 def test_report_cli_fails_cleanly_on_a_missing_data_directory(tmp_path):

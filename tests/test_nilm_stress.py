@@ -183,3 +183,10 @@ def test_bad_requests_say_what_is_wrong():
         stress.make_case("cleen", 1)
     with pytest.raises(ValueError, match="at least 2 rows"):
         stress.make_case("clean", 1, n_rows=1)
+
+
+def test_dropping_rows_still_gives_the_rows_asked_for():
+    for seed in stress.TUNING_SEEDS:
+        for n_rows in (50, 600):
+            c = case("gaps", seed, n_rows)
+            assert len(c) == n_rows and c.states.shape == (n_rows, 3)
