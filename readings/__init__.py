@@ -11,12 +11,12 @@ from . import settings
 from .models import init_db
 
 
-def create_db_app(config=None):
+def create_db_app(config=None, upgrade=True):
     """A Flask app bound to the database: the worker's context, and the base of the web app."""
     app = Flask(__name__, instance_path=str(settings.INSTANCE_DIR))
     app.config.from_mapping(settings.flask_config())
     app.config.from_mapping(config or {})
-    init_db(app)
+    init_db(app, upgrade)
     return app
 
 

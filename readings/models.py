@@ -4,13 +4,13 @@
 every INSERT, UPDATE and DELETE into `reading_changes`, whose increasing ids are what clients
 remember and replay from.
 """
-import time
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, String, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import DateTime, String, event
 from sqlalchemy.types import TypeDecorator
+
+from . import migrate
 
 db = SQLAlchemy()
 
@@ -20,17 +20,25 @@ SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def parse_utc(value):
-    """A datetime (aware, UTC) from a datetime or any ISO-8601-ish text; None if unreadable."""
-    if value is None or isinstance(value, datetime):
-        moment = value
-    else:
+    """An aware UTC datetime from a datetime or ISO 8601 text (naive means UTC, an offset is
+    converted); None, never an exception, for anything else: the feed shows such rows as invalid.
+
+    Reads every form the readings table accepts: `YYYY-MM-DD HH:MM:SS[.ffffff]` as SQLite's
+    CURRENT_TIMESTAMP writes it, and `YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM|-HH:MM]`.
+    """
+    if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(str(value).strip())
+            value = datetime.fromisoformat(value.strip())
         except ValueError:
             return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc) if moment else None
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # an offset that moves the instant past year 1 or 9999
+        return None
 
 
 class UTCDateTime(TypeDecorator):
@@ -64,7 +72,7 @@ class Reading(db.Model):
 
 
 class ReadingChange(db.Model):
-    """One row per change to readings, written only by the triggers below."""
+    """One row per change to readings, written only by the triggers (migrations/versions)."""
 
     __tablename__ = "reading_changes"
     # AUTOINCREMENT: SQLite never reuses an id, so "changes after id N" stays meaningful.
@@ -77,59 +85,35 @@ class ReadingChange(db.Model):
     temperature_c = db.Column(db.Float)
 
 
-_LOG_COLUMNS = "op, reading_id, sensor_id, taken_at, temperature_c"
+class SampleSlot(db.Model):
+    """The sampler's idempotency key: one row per (sensor, period slot), written in the reading's
+    transaction (see migrations/versions/0002_sample_slots.py). Not part of the public table."""
 
-SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS readings_log_{op.lower()} AFTER {op} ON readings
-        BEGIN INSERT INTO reading_changes ({_LOG_COLUMNS})
-        VALUES ('{op}', {row}.id, {row}.sensor_id, {row}.taken_at, {row}.temperature_c); END"""
-    for op, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
-]
-
-POSTGRES_TRIGGERS = [
-    f"""CREATE OR REPLACE FUNCTION readings_log_change() RETURNS trigger AS $$
-    DECLARE r readings%ROWTYPE;
-    BEGIN
-        IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-        INSERT INTO reading_changes ({_LOG_COLUMNS})
-        VALUES (TG_OP, r.id, r.sensor_id, r.taken_at, r.temperature_c);
-        PERFORM pg_notify('reading_changes', '');
-        RETURN NULL;
-    END $$ LANGUAGE plpgsql""",
-    """CREATE OR REPLACE TRIGGER readings_log AFTER INSERT OR UPDATE OR DELETE ON readings
-       FOR EACH ROW EXECUTE FUNCTION readings_log_change()""",
-]
+    __tablename__ = "sample_slots"
+    sensor_id = db.Column(db.Text, primary_key=True)
+    slot = db.Column(db.BigInteger().with_variant(db.Integer(), "sqlite"), primary_key=True)
+    reading_id = db.Column(db.Integer, nullable=False)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
-    # WAL lets the web app read while the worker writes; the busy timeout rides out short locks.
+    # WAL lets the web app read while the worker writes; the busy timeout rides out short locks
+    # (set first, so that switching a new file to WAL waits for a concurrent starter too).
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={migrate.SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def init_db(app, attempts=3):
-    """Bind db to app, then create the tables and the change-log triggers if they are missing."""
+def init_db(app, upgrade=True):
+    """Bind db to app and, unless told otherwise, migrate its database to the newest schema.
+
+    The schema is the migrations' (migrations/versions), not the models': the models only map it.
+    """
     db.init_app(app)
+    migrate.init_app(app, db)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
-        # The web app and the worker start together; the loser of a create race just tries again.
-        for attempt in range(attempts):
-            try:
-                _create_schema()
-                return
-            except DBAPIError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
-
-def _create_schema():
-    db.create_all()
-    triggers = SQLITE_TRIGGERS if db.engine.dialect.name == "sqlite" else POSTGRES_TRIGGERS
-    with db.engine.begin() as connection:
-        for ddl in triggers:
-            connection.execute(text(ddl))
+        if upgrade:
+            migrate.upgrade()

@@ -208,3 +208,26 @@ def pytest_setup_options():
                  "--disable-sync", "--no-first-run", "--window-size=1400,1000"):
         options.add_argument(flag)
     return options
+
+
+# --- PostgreSQL: one throwaway cluster per session (tests/pg.py), a fresh database per test ---
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from pg import PgCluster
+
+    try:
+        cluster = PgCluster()
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing), pytrace=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The SQLAlchemy URL of a new, empty database on the session's cluster."""
+    return pg_server.create_database()
