@@ -10,6 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
+from labelling.routes import bp as labelling_routes
 from readings import create_db_app, start_live_feed
 
 
@@ -48,6 +49,7 @@ def create_app(config=None):
         suppress_callback_exceptions=True,
     )
     app.layout = layout
+    server.register_blueprint(labelling_routes)  # /nilm/upload, /nilm/download
     start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
     return app
 

