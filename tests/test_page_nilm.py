@@ -1,12 +1,8 @@
 """The /nilm page in headless Chromium against a real `python app.py` and a real labelling worker:
 upload, plots, download, bad input, the sample button. Plus the page's layout, in-process."""
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import dash
 import pytest
@@ -160,42 +156,3 @@ def test_sample_button_is_hidden_without_a_data_directory(page, monkeypatch, tmp
     assert page.layout()["nilm-sample"].style == {"display": "none"}
     monkeypatch.setenv("NILM_DATA_DIR", str(nilm_data_dir))
     assert page.layout()["nilm-sample"].style is None
-
-
-def vm_rss_mb(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-def post_declaring(url, size, sent):
-    """Status of a callback POST that declares size bytes and sends only the first sent of them."""
-    parts = urllib.parse.urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=60) as conn:
-        conn.sendall(b"POST /_dash-update-component HTTP/1.1\r\n"
-                     b"Host: " + parts.netloc.encode() + b"\r\n"
-                     b"Content-Type: application/json\r\n"
-                     b"Content-Length: " + str(size).encode() + b"\r\n\r\n")
-        chunk = b" " * 2**20
-        try:
-            for _ in range(sent // len(chunk)):
-                conn.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped listening: what a refusal before reading looks like
-        reply = conn.makefile("rb").readline()
-    return int(reply.split()[1])
-
-
-def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(web_server):
-    from readings.settings import MAX_CONTENT_LENGTH, NILM_UPLOAD_MAX_BYTES
-
-    # A 50 MB upload, as base64 inside Dash's JSON body, still fits.
-    assert MAX_CONTENT_LENGTH >= NILM_UPLOAD_MAX_BYTES * 4 / 3 + 1000
-    before = vm_rss_mb(web_server.proc.pid)
-    # Declares 400 MB and sends 64 MB of it: a server reading the body would block here for
-    # the rest (and hold it); a refusal answers at once from the Content-Length.
-    assert post_declaring(web_server.url, 400 * 2**20, sent=64 * 2**20) == 413
-    assert post_declaring(web_server.url, MAX_CONTENT_LENGTH + 1, sent=0) == 413
-    assert vm_rss_mb(web_server.proc.pid) - before < 32
-    assert urllib.request.urlopen(web_server.url + "/nilm", timeout=30).status == 200
