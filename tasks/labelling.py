@@ -1,14 +1,26 @@
 """Label an uploaded recording by job id, on the `labelling` queue. The logic is labelling/."""
 import functools
 import logging
+import time
 
 import redis
 from celery import shared_task
+from celery.signals import celeryd_after_setup
 
 from labelling import analysis, jobs
 from readings import create_db_app, settings
 
 log = logging.getLogger(__name__)
+
+
+@celeryd_after_setup.connect
+def _warm_up(instance, **_):
+    # Only in a worker that consumes `labelling` (the sampling worker imports this module too),
+    # before its pool forks.
+    if "labelling" in instance.app.amqp.queues.consume_from:
+        started = time.perf_counter()
+        analysis.warm_up()
+        log.info("labelling warmed up in %.1f s", time.perf_counter() - started)
 
 
 @functools.cache
