@@ -150,14 +150,15 @@ def show_job(job, _clicks):
         log.exception("waiting for labelling job %r failed", job)
         return [alert("Something went wrong while analysing this file; it has been logged."),
                 *unchanged]
-    if outcome is None:
-        return [alert(routes.GONE, color="warning"), *unchanged]
-    if not outcome.finished:
+    if outcome is not None and not outcome.finished:
         return [alert("The labelling is taking longer than it should; please try again later.",
                       color="warning"), *unchanged]
-    if outcome.error:
+    if outcome is not None and outcome.error:
         return [alert(outcome.error), *unchanged]
-    analysis = json.loads(store.analysis_json(job_id))
+    stored = None if outcome is None else store.analysis_json(job_id)
+    if stored is None:  # expired meanwhile
+        return [alert(routes.GONE, color="warning"), *unchanged]
+    analysis = json.loads(stored)
     source = {"job": job_id, "download": store.labelled_name(outcome.name)}
     return [None, source, "", summary_cards(analysis["summary"]),
             *[analysis["figures"][key] for key in GRAPHS]]
