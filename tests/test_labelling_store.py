@@ -136,3 +136,19 @@ def test_analyse_accepts_every_layout_nilm_io_reads(main_bytes):
     assert first["summary"] == second["summary"]
     assert first["figures"]["aggregate"].to_json() == second["figures"]["aggregate"].to_json()
     assert labelled == label_bytes(main_bytes, "a.csv")
+
+
+def test_a_job_round_trips_on_postgresql(pg_url, redis_server, main_bytes):
+    from readings import create_db_app
+
+    app = create_db_app({"SQLALCHEMY_DATABASE_URI": pg_url, "REDIS_URL": redis_server.url})
+    with app.app_context():
+        job_id = new_job("main.csv", main_bytes)
+        analysis.run(job_id)
+        assert jobs.wait(job_id, timeout_s=60).state == store.DONE
+        name, chunks = store.labelled_chunks(job_id)
+        assert b"".join(chunks) == label_bytes(main_bytes, "main.csv")
+        assert json.loads(store.analysis_json(job_id))["summary"][0][0] == "rows"
+        assert store.prune(time.time() + store.job_ttl_s() + 1) == 1
+        store.db.session.remove()
+        store.db.engine.dispose()
