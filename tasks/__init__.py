@@ -1,4 +1,5 @@
-"""The Celery app: `celery -A tasks worker -B` samples every sensor every SAMPLE_PERIOD_S seconds."""
+"""The Celery app: `celery -A tasks worker -B` samples every sensor every SAMPLE_PERIOD_S seconds;
+`celery -A tasks worker -Q labelling` labels /nilm uploads (tasks.labelling), apart from sampling."""
 from celery import Celery
 
 from readings import settings
@@ -8,7 +9,7 @@ from . import lifetime
 
 TIMINGS = timings(settings.sample_period_s())
 
-app = Celery("wattson", broker=settings.redis_url(), include=["tasks.sampling"])
+app = Celery("wattson", broker=settings.redis_url(), include=["tasks.sampling", "tasks.labelling"])
 app.conf.update(
     # A reading is acknowledged only once it is committed: a worker lost mid-task gets it redelivered.
     task_acks_late=True,
@@ -25,6 +26,9 @@ app.conf.update(
         # A worker killed during a sweep leaves its lock behind; kombu's default holds it 5 min.
         "unacked_mutex_expire": 30,
     },
+    # Labelling (seconds and ~1 GB per big upload) has a queue and workers of its own, so it
+    # never delays a sample; a worker started without -Q consumes only the default queue.
+    task_routes={"tasks.labelling.*": {"queue": "labelling"}},
     beat_schedule_filename=str(settings.INSTANCE_DIR / "celerybeat-schedule"),
     beat_schedule={
         f"sample-{sensor}": {

@@ -258,3 +258,16 @@ def own_broker(live_env, redis_server):
     client.flushdb()
     yield client
     client.flushdb()
+
+
+# --- NILM labelling: a worker on the `labelling` queue only (tasks/labelling.py) ---
+
+@pytest.fixture
+def labelling_worker(live_env, tmp_path):
+    log_path = tmp_path / "labelling-worker.log"
+    args = [PYTHON, "-m", "celery", "-A", "tasks", "worker", "-Q", "labelling", "--concurrency", "1",
+            "-n", "labelling@%h", "--loglevel", "INFO"]
+    worker = Service(args, live_env, log_path, ready=lambda: "ready." in log_path.read_text())
+    worker.start()
+    yield worker
+    worker.stop()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_ingest_keys"
-down_revision = "0003_reading_guards"
+down_revision = "0004_labelling_jobs"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,75 @@
+"""What a labelling job computes: the page's analysis of an upload and its labelled CSV.
+
+Pure wiring of nilm (no Dash, no Celery): parsing is nilm.io, states are nilm.model, figures are
+nilm.figures, the labelled file is nilm.label.format_labels of the same parse and prediction (so
+its bytes equal `python -m nilm.label`'s). run() is the job: upload from the store, result back.
+"""
+import logging
+
+from plotly.io.json import to_json_plotly
+
+from nilm import figures
+from nilm.io import InputError, read_recording
+from nilm.label import format_labels
+from nilm.model import load as load_model
+
+from . import store
+
+GRAPHS = ("aggregate", "timeline", "shares", "levels")
+log = logging.getLogger(__name__)
+_model = []
+
+
+def model():
+    """The stored model, loaded once per process (a worker labels many uploads)."""
+    if not _model:
+        _model.append(load_model())
+    return _model[0]
+
+
+def warm_up():
+    """Load the model and plotly's figure machinery on a tiny recording, so that a worker's
+    first upload is as fast as the rest (forked pool processes inherit what this loads)."""
+    rows = (f"{1536129671 + i:.1f},{(i % 50) * 12.21:.2f},{(i % 50) * 8.63:.1f}\n" for i in range(300))
+    analyse(read_recording("".join(rows).encode(), "warm-up.csv"))
+
+
+def analyse(recording):
+    """(analysis, labelled CSV bytes) of one parsed upload; the analysis is JSON-able:
+    {"summary": [[label, text]], "figures": {graph: plotly figure}}."""
+    fitted = model()
+    prediction = fitted.predict_details(recording)
+    t, current, states = recording.timestamp, recording.max_current, prediction.states
+    analysis = {
+        "summary": figures.summary(recording, prediction.gain),
+        "figures": {
+            "aggregate": figures.aggregate_figure(t, current, states),
+            "timeline": figures.state_timeline(t, states),
+            "shares": figures.share_figure(figures.shares(t, current, states, fitted.state_levels_)),
+            "levels": figures.combination_histogram(current, fitted.combination_levels(),
+                                                    prediction.gain),
+        },
+    }
+    return analysis, format_labels(recording.fields, prediction.states)
+
+
+def run(job_id):
+    """Label one stored upload and store the outcome; False when the job was not there to run."""
+    claimed = store.start(job_id)
+    if claimed is None:
+        log.info("labelling job %s is gone or already taken", job_id)
+        return False
+    name, data = claimed
+    try:
+        recording = read_recording(data, name)
+        del data  # a 49 MB upload: keep only its parse
+        analysis, labelled = analyse(recording)
+        del recording
+    except InputError as error:
+        store.fail(job_id, str(error))
+    except Exception:  # the user sees a plain message; the details go to the worker's log
+        log.exception("labelling job %s (%r) failed", job_id, name)
+        store.fail(job_id, "Something went wrong while analysing this file; it has been logged.")
+    else:
+        store.finish(job_id, to_json_plotly(analysis), labelled)
+    return True
