@@ -1,0 +1,72 @@
+"""Alert tasks: evaluate after each reading, look for stale sensors on a beat, call the webhook.
+The rules live in readings/alerts.py; these only schedule them and deliver what they report.
+"""
+import functools
+import logging
+from datetime import datetime, timezone
+
+import redis
+from celery import shared_task
+
+from readings import alerts, create_db_app, settings
+from readings.models import db
+
+from . import TIMINGS
+
+log = logging.getLogger(__name__)
+STALE_AFTER_S = alerts.stale_after_s(TIMINGS.period_s)
+
+
+@functools.cache
+def flask_app():
+    """One Flask app per worker process for the tasks that have no sampling context."""
+    return create_db_app()
+
+
+@functools.cache
+def _redis():
+    return redis.Redis.from_url(settings.redis_url())
+
+
+def after_reading(sensor_id):
+    """Evaluate the sensor's alerts after its reading is stored (in an app context). Never raises:
+    the reading is stored whatever happens here, and the next reading or beat evaluates again."""
+    try:
+        announce(alerts.evaluate_sensor(sensor_id, datetime.now(timezone.utc), STALE_AFTER_S))
+    except Exception:
+        db.session.rollback()
+        log.exception("sensor %s: could not evaluate alerts; the reading is stored", sensor_id)
+
+
+def announce(events):
+    """Publish each alert change on Redis and hand it to the webhook task; failures are logged."""
+    if not events:
+        return
+    for event in events:
+        log.info("alert %s: %s", event["event"], event["alert"])
+    try:
+        alerts.publish(_redis(), events)
+    except (redis.RedisError, ValueError) as error:
+        log.warning("could not publish %d alert change(s) on Redis: %s", len(events), error)
+    url = alerts.webhook_url()
+    for event in events if url else ():
+        try:
+            send_webhook.delay(url, event)
+        except Exception:
+            log.exception("could not queue the webhook for alert %s", event["alert"]["id"])
+
+
+@shared_task(ignore_result=True)
+def check_stale():
+    with flask_app().app_context():
+        announce(alerts.check_stale(settings.sensors(), datetime.now(timezone.utc), STALE_AFTER_S))
+
+
+# A webhook gets as long as a sensor read: a slow one never holds the worker for long. Retry
+# countdowns stay under the broker's visibility timeout (see readings.sampling.Timings), or a
+# waiting retry would be handed out twice.
+@shared_task(ignore_result=True, autoretry_for=(OSError,), max_retries=8, retry_backoff=1,
+             retry_backoff_max=int(TIMINGS.max_retry_countdown_s),
+             soft_time_limit=TIMINGS.soft_limit_s, time_limit=TIMINGS.hard_limit_s)
+def send_webhook(url, event):
+    alerts.post_json(url, event, TIMINGS.read_deadline_s)
