@@ -1,9 +1,10 @@
 """Thresholds, the alert log and stale sensors: evaluated by the worker, shown by the page.
 
 A sensor's band is a low and a high limit (either may be absent). After each stored reading the
-worker compares the sensor's newest reading with its band, and on a beat it looks for configured
-sensors with no reading for more than STALE_PERIODS sample periods. Kinds: `high`, `low`, `stale`.
-An alert starts once (the unique partial index alerts_one_open refuses a second open one of a kind
+worker compares the sensor's newest reading with its band; on a beat, every period, it does the
+same for every sensor (so readings written by others count too) and marks a configured sensor
+stale when it has no reading for more than STALE_PERIODS sample periods. Kinds: `high`, `low`,
+`stale`. An alert starts once (the unique partial index alerts_one_open refuses a second open one of a kind
 per sensor) and ends when its condition clears: a reading back inside the band, a fresh reading.
 Evaluating the same state again changes nothing, so retries and redeliveries are harmless.
 
@@ -169,15 +170,15 @@ def _end(sensor_id, kind, at):
     return {"event": "ended", "alert": alert_dict(alert)}
 
 
-def reconcile(sensor_id, wanted, kinds, at):
-    """Make the open alerts of `kinds` for the sensor match `wanted` ({kind: (value, details)}),
-    one commit per change; the events (started / ended) that this call caused."""
+def reconcile(sensor_id, wanted, ended_at):
+    """Make the sensor's open alerts match `wanted` ({kind: (started_at, value, details)}), ending
+    the others at ended_at, one commit per change; the events (started / ended) this caused."""
     events = []
-    for kind in kinds:
+    for kind in KINDS:
         if kind in wanted:
-            events.append(_start(sensor_id, kind, at, *wanted[kind]))
+            events.append(_start(sensor_id, kind, *wanted[kind]))
         else:
-            events.append(_end(sensor_id, kind, at))
+            events.append(_end(sensor_id, kind, ended_at))
     return [event for event in events if event]
 
 
@@ -188,39 +189,35 @@ def newest_reading(sensor_id):
 
 
 def wanted_alerts(value, taken_at, band, now, after_s):
-    """The alerts a sensor should have open given its newest reading: {kind: (value, details)}."""
+    """The alerts a sensor should have open given its newest reading: {kind: (started_at, value,
+    details)}. after_s None: the sensor is not watched for staleness (not configured)."""
     wanted = {}
     kind = band_kind(value, *band)
     if kind:
-        wanted[kind] = (value, band_details(kind, value, *band))
-    if is_stale(taken_at, now, after_s):
-        wanted["stale"] = (None, stale_details(taken_at, after_s))
+        wanted[kind] = (taken_at, value, band_details(kind, value, *band))
+    if after_s is not None and is_stale(taken_at, now, after_s):
+        wanted["stale"] = (now, None, stale_details(taken_at, after_s))
     return wanted
 
 
 def evaluate_sensor(sensor_id, now, after_s):
-    """After a reading is stored: bring the sensor's alerts in line with its newest reading."""
+    """Bring the sensor's alerts in line with its newest reading (after a reading, on a beat)."""
     reading = newest_reading(sensor_id)
     if reading is None or reading.taken_at is None:
         return []
     at = reading.taken_at
     wanted = wanted_alerts(reading.temperature_c, at, get_threshold(sensor_id), now, after_s)
     db.session.rollback()  # end the read transaction before writing
-    return reconcile(sensor_id, wanted, KINDS, at)
+    return reconcile(sensor_id, wanted, at)
 
 
-def check_stale(sensor_ids, now, after_s):
-    """On a beat: open or end `stale` for each configured sensor; the events caused."""
-    events = []
-    for sensor_id in sensor_ids:
-        reading = newest_reading(sensor_id)
-        last = reading.taken_at if reading else None
-        db.session.rollback()
-        if last is None:
-            continue
-        wanted = {"stale": (None, stale_details(last, after_s))} if is_stale(last, now, after_s) else {}
-        events += reconcile(sensor_id, wanted, ("stale",), now)
-    return events
+def evaluate_all(configured, now, after_s):
+    """On a beat: every configured sensor (stale included) and every sensor with a band, so
+    readings written by anyone (sqlite3, the API) are judged within a period."""
+    banded = sorted(set(thresholds()) - set(configured))
+    db.session.rollback()
+    return ([event for sensor_id in configured for event in evaluate_sensor(sensor_id, now, after_s)]
+            + [event for sensor_id in banded for event in evaluate_sensor(sensor_id, now, None)])
 
 
 def snapshot(limit=50):

@@ -40,7 +40,7 @@ app.conf.update(
     } | {
         # Alerts and retention (tasks/alerts.py, tasks/retention.py): a stale sensor is noticed
         # within a period of going stale; pruning runs hourly, in short batches.
-        "alerts-stale": {"task": "tasks.alerts.check_stale", "schedule": settings.sample_period_s(),
+        "alerts-check": {"task": "tasks.alerts.check", "schedule": settings.sample_period_s(),
                          "options": {"expires": settings.sample_period_s()}},
         "retention-prune": {"task": "tasks.retention.prune", "schedule": 3600.0,
                             "options": {"expires": 3600.0}},

@@ -1,4 +1,4 @@
-"""Alert tasks: evaluate after each reading, look for stale sensors on a beat, call the webhook.
+"""Alert tasks: evaluate after each reading and on a beat (stale sensors), call the webhook.
 The rules live in readings/alerts.py; these only schedule them and deliver what they report.
 """
 import functools
@@ -57,9 +57,10 @@ def announce(events):
 
 
 @shared_task(ignore_result=True)
-def check_stale():
+def check():
+    """Every period: stale sensors, and readings the worker did not write itself."""
     with flask_app().app_context():
-        announce(alerts.check_stale(settings.sensors(), datetime.now(timezone.utc), STALE_AFTER_S))
+        announce(alerts.evaluate_all(settings.sensors(), datetime.now(timezone.utc), STALE_AFTER_S))
 
 
 # A webhook gets as long as a sensor read: a slow one never holds the worker for long. Retry

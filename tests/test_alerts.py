@@ -128,30 +128,40 @@ def test_a_second_open_alert_of_a_kind_is_refused_by_the_database(db_app):
                                 "VALUES ('sensor-1', 'high', '2026-11-29 12:00:05')"))
     db.session.rollback()
     # Evaluating again while it is open announces nothing and raises nothing.
-    assert alerts.reconcile("sensor-1", {"high": (21.0, "x")}, ("high",), T0) == []
+    assert alerts.reconcile("sensor-1", {"high": (T0, 21.0, "x")}, T0) == []
 
 
 def test_stale_starts_on_the_beat_and_a_fresh_reading_ends_it(db_app):
     _reading(21.0, T0)
-    assert alerts.check_stale(["sensor-1", "never-seen"], T0 + timedelta(seconds=AFTER_S), AFTER_S) == []
+    assert alerts.evaluate_all(["sensor-1", "never-seen"], T0 + timedelta(seconds=AFTER_S), AFTER_S) == []
     late = T0 + timedelta(seconds=AFTER_S + 1)
-    [started] = alerts.check_stale(["sensor-1", "never-seen"], late, AFTER_S)
+    [started] = alerts.evaluate_all(["sensor-1", "never-seen"], late, AFTER_S)
     assert started["alert"]["kind"] == "stale" and started["alert"]["value"] is None
+    assert started["alert"]["started_at"] == "2026-11-29T12:00:26.000Z"  # when it was noticed
     assert "no reading for more than 25 s (last at 2026-11-29T12:00:00.000Z)" == started["alert"]["details"]
-    assert alerts.check_stale(["sensor-1"], late + timedelta(seconds=60), AFTER_S) == []
+    assert alerts.evaluate_all(["sensor-1"], late + timedelta(seconds=60), AFTER_S) == []
     fresh = late + timedelta(seconds=61)
     _reading(21.0, fresh)
     [ended] = alerts.evaluate_sensor("sensor-1", fresh, AFTER_S)
     assert ended["event"] == "ended" and ended["alert"]["kind"] == "stale"
-    assert alerts.check_stale(["sensor-1"], fresh, AFTER_S) == []
+    assert alerts.evaluate_all(["sensor-1"], fresh, AFTER_S) == []
 
 
 def test_a_fresh_reading_written_by_hand_ends_stale_on_the_beat(db_app):
     _reading(21.0, T0)
     late = T0 + timedelta(seconds=AFTER_S + 1)
-    alerts.check_stale(["sensor-1"], late, AFTER_S)
+    alerts.evaluate_all(["sensor-1"], late, AFTER_S)
     _reading(21.0, late)
-    assert [e["event"] for e in alerts.check_stale(["sensor-1"], late, AFTER_S)] == ["ended"]
+    assert [e["event"] for e in alerts.evaluate_all(["sensor-1"], late, AFTER_S)] == ["ended"]
+
+
+def test_the_beat_judges_readings_written_by_others_and_watches_only_configured_sensors(db_app):
+    alerts.set_threshold("api-sensor", None, 20)
+    write_sample("api-sensor", 22.0, T0)  # as the ingest API or a person with sqlite3 would
+    events = alerts.evaluate_all(["sensor-1"], T0 + timedelta(hours=1), AFTER_S)
+    assert [(e["event"], e["alert"]["sensor_id"], e["alert"]["kind"]) for e in events] == [
+        ("started", "api-sensor", "high")]  # an hour old, but not configured: not stale
+    assert alerts.evaluate_all(["sensor-1"], T0 + timedelta(hours=2), AFTER_S) == []
 
 
 def test_snapshot_lists_open_alerts_and_the_newest_log_entries(db_app):
