@@ -6,7 +6,9 @@ import logging
 from datetime import datetime, timezone
 
 import redis
+import sqlalchemy
 from celery import shared_task
+from sqlalchemy.exc import OperationalError
 
 from readings import alerts, create_db_app, settings
 from readings.models import db
@@ -17,10 +19,27 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = alerts.stale_after_s(TIMINGS.period_s)
 
 
+# The beat's tasks share the worker's processes with sampling: they must not wait out somebody's
+# long write lock (a sample would miss its period); they run again next time anyway.
+BEAT_LOCK_WAIT_MS = 200
+
+
 @functools.cache
 def flask_app():
-    """One Flask app per worker process for the tasks that have no sampling context."""
-    return create_db_app()
+    """One Flask app per worker process for the beat's alert and retention tasks (the sampler's
+    own app keeps the usual busy timeout for the readings it must not lose, and migrates: a
+    migration waits for any lock, so these never start one)."""
+    app = create_db_app(upgrade=False)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sqlalchemy.event.listen(db.engine, "checkout", _short_lock_wait)
+    return app
+
+
+def _short_lock_wait(dbapi_connection, _record, _proxy):
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BEAT_LOCK_WAIT_MS}")
+    cursor.close()
 
 
 @functools.cache
@@ -60,7 +79,12 @@ def announce(events):
 def check():
     """Every period: stale sensors, and readings the worker did not write itself."""
     with flask_app().app_context():
-        announce(alerts.evaluate_all(settings.sensors(), datetime.now(timezone.utc), STALE_AFTER_S))
+        try:
+            events = alerts.evaluate_all(settings.sensors(), datetime.now(timezone.utc), STALE_AFTER_S)
+        except OperationalError as error:
+            log.warning("alerts: database busy or not migrated yet (%s); checking again next period", error)
+            return
+        announce(events)
 
 
 # A webhook gets as long as a sensor read: a slow one never holds the worker for long. Retry
