@@ -170,4 +170,3 @@ def test_a_failing_alert_step_is_logged_and_the_reading_stays_stored(live_env, r
     log = worker.output()
     assert "could not evaluate alerts; the reading is stored" in log
     assert not re.search(r"tasks\.sampling\.sample\[[^]]*\] raised unexpected", log)
-
