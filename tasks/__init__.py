@@ -9,7 +9,8 @@ from . import lifetime
 
 TIMINGS = timings(settings.sample_period_s())
 
-app = Celery("wattson", broker=settings.redis_url(), include=["tasks.sampling", "tasks.labelling"])
+app = Celery("wattson", broker=settings.redis_url(),
+             include=["tasks.sampling", "tasks.alerts", "tasks.retention", "tasks.labelling"])
 app.conf.update(
     # A reading is acknowledged only once it is committed: a worker lost mid-task gets it redelivered.
     task_acks_late=True,
@@ -40,6 +41,13 @@ app.conf.update(
             "options": {"expires": settings.sample_period_s()},
         }
         for sensor in settings.sensors()
+    } | {
+        # Alerts and retention (tasks/alerts.py, tasks/retention.py): a stale sensor is noticed
+        # within a period of going stale; pruning runs hourly, in short batches.
+        "alerts-check": {"task": "tasks.alerts.check", "schedule": settings.sample_period_s(),
+                         "options": {"expires": settings.sample_period_s()}},
+        "retention-prune": {"task": "tasks.retention.prune", "schedule": 3600.0,
+                            "options": {"expires": 3600.0}},
     },
 )
 settings.INSTANCE_DIR.mkdir(exist_ok=True)

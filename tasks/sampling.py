@@ -21,6 +21,7 @@ from readings.sampling import slot_of, write_sample
 from readings.sources import InvalidReading, SourceError, source_for, validate
 
 from . import TIMINGS
+from .alerts import after_reading
 
 log = logging.getLogger(__name__)
 _state = {}
@@ -94,6 +95,7 @@ def sample(self, sensor_id, temperature_c=None, taken_at=None, slot=None):
             log.info("sensor %s: slot %s already stored (a repeat); nothing to do", sensor_id, slot)
             return None
         _publish(state["relay"])
+        after_reading(sensor_id)  # alerts: logs its own failures, never fails this task
     return reading_id
 
 

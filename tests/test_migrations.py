@@ -17,7 +17,7 @@ from pg import shell
 
 from readings.migrate import PG_LOCK_KEY
 
-HEAD = "0005_ingest_keys"
+HEAD = "0006_alerts"
 
 # Frozen fixtures: the schema that main's create_all() + trigger DDL wrote before migrations
 # existed (sqlite3 .schema / pg_dump of such a database). Never update them: they are what old
