@@ -1,7 +1,7 @@
 """Soak: the live monitor under everything an unlucky operator does to it, for N minutes.
 
 Starts a real Redis (append-only, as `make run`), a Celery worker with its beat and the web server
-(`python app.py`) on a temporary SQLite database, two HTTP sensors sampled every 2 s, and 50
+(gunicorn, two processes) on a temporary SQLite database, two HTTP sensors sampled every 2 s, and 50
 WebSocket clients that count the change ids they receive and reconnect with their last id. At
 random moments it kills -9 the worker (and restarts it), kills -9 and restarts the web server,
 restarts Redis, holds the database's write lock for 5-15 s, writes a poison row (dropping the
@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from push_latency import open_socket, raise_file_limit, read_frame, start_web  # noqa: E402
+from push_latency import open_socket, raise_file_limit, read_frame, start_web, web_command  # noqa: E402
 
 from serve import free_port, start, start_embedded_redis, stop_all  # noqa: E402
 
@@ -107,7 +107,11 @@ class Stack:
     def start(self):
         self.start_redis()
         self.start_worker()
-        self.web = start_web(self.env, self.workdir / "web.log")
+        self.start_web()
+
+    def start_web(self):
+        # What production runs: gunicorn, two processes.
+        self.web = start_web(web_command(2, "gthread"), self.env, self.workdir / "web.log")
 
     def start_redis(self):
         self.redis, _ = start_embedded_redis(self.workdir, self.redis_port)
@@ -140,10 +144,10 @@ class Stack:
             pass
 
     def kill_web(self):
-        os.kill(self.web.pid, signal.SIGKILL)
+        os.killpg(self.web.pid, signal.SIGKILL)  # gunicorn's master and every web process
         self.web.wait()
         time.sleep(self.rng.uniform(0.5, 2))
-        self.web = start_web(self.env, self.workdir / "web.log")
+        self.start_web()
 
     def restart_redis(self):
         stop_all([self.redis])
