@@ -67,10 +67,14 @@ COMPRESSIBLE = ["text/html", "text/css", "text/csv", "text/plain", "text/javascr
                 "image/vnd.microsoft.icon"]
 
 
+def fingerprinted(path):
+    return path.startswith(SUITES) and check_fingerprint(path)[1]
+
+
 def cache_control(path, query):
     """The Cache-Control for a static URL, or None to leave it as it is (pages, callbacks, API,
     an unfingerprinted component URL, which Dash already answers with an ETag)."""
-    if path.startswith(SUITES) and check_fingerprint(path)[1]:
+    if fingerprinted(path):
         return f"public, max-age={YEAR_S}, immutable"
     if path.startswith(ASSETS):
         return f"public, max-age={YEAR_S}, immutable" if "m" in query else "no-cache"
@@ -84,6 +88,23 @@ def set_cache_headers(response):
     return response
 
 
+class ImmutableOnlyCache:
+    """flask-compress's cache of compressed bodies, kept for fingerprinted component URLs only
+    (their content never changes under one URL): plotly.js costs ~0.3 s of CPU to compress, once
+    per process and encoding instead of once per first visit. Every other response passes by."""
+
+    def __init__(self):
+        self.bodies = {}
+
+    def get(self, key):
+        return self.bodies.get(key)
+
+    def set(self, key, value):
+        _, _, path = key.partition(";")
+        if fingerprinted(path):
+            self.bodies[key] = value
+
+
 def lighten(server):
     """Compress what the browser accepts: brotli, else gzip. A streamed response (the export,
     files from assets/) gets gzip only: zlib writes a block every few tens of kB of input, so
@@ -92,6 +113,8 @@ def lighten(server):
     server.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
     server.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["gzip"])
     server.config.setdefault("COMPRESS_MIMETYPES", COMPRESSIBLE)
+    server.config.setdefault("COMPRESS_CACHE_BACKEND", ImmutableOnlyCache)
+    server.config.setdefault("COMPRESS_CACHE_KEY", lambda req: req.path)
     # Files from assets/ are streamed too: still answer If-None-Match with a 304.
     server.config.setdefault("COMPRESS_STREAMING_ENDPOINT_CONDITIONAL", ["static", "_dash_assets.static"])
     Compress(server)

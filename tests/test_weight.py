@@ -93,3 +93,14 @@ def test_pages_and_the_api_are_not_cached_as_static(web_server):
         reply = requests.get(web_server.url + path, timeout=60)
         assert reply.status_code == 200, path
         assert "immutable" not in reply.headers.get("Cache-Control", ""), path
+
+
+def test_only_immutable_urls_are_served_from_the_compressed_cache(web_server):
+    # The page carries a per-request id: two compressed answers must differ.
+    first, second = (decode(fetch(web_server, "/", "br")) for _ in range(2))
+    assert first != second
+    # Any version stamp is a fingerprint to Dash (check_fingerprint): the same file is served.
+    stamped = PLOTLY.replace("plotly.min.js", "plotly.v9_9_9m1.min.js")
+    plain = fetch(web_server, stamped, "identity").sent
+    for _ in range(2):  # the second from the cache, still whole
+        assert decode(fetch(web_server, stamped, "br")) == plain
