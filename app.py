@@ -16,7 +16,11 @@ from flask import request
 from flask_compress import Compress
 from werkzeug.serving import WSGIRequestHandler
 
-from readings import api, create_db_app, health, start_live_feed
+# Alembic lists its built-in plugins at INFO in each web process as it is imported (by readings,
+# through Flask-Migrate): lines that tell nobody anything. Its migration lines still show.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from readings import api, create_db_app, health, start_live_feed  # noqa: E402
 
 
 def navbar():

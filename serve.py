@@ -77,7 +77,9 @@ def main():
         time.sleep(0.3)
         print(f"embedded Redis on {env['REDIS_URL']}", flush=True)
     procs.append(start(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
+        # WARNING: not Celery's three INFO lines per sample; problems still show.
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B",
+         "--loglevel", env.get("WORKER_LOG_LEVEL", "WARNING"),
          "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
     # What production runs: gunicorn with gunicorn.conf.py (WEB_PROCESSES processes).
     web = start([sys.executable, "-m", "gunicorn", "app:server"], env)

@@ -2,11 +2,17 @@
 what the browser accepts, the export still streamed when compressed, and static URLs cached for
 as long as their content cannot change."""
 import gzip
+import os
 import re
+import signal
+import sqlite3
+import subprocess
 
 import brotli
 import pytest
 import requests
+
+from tests.conftest import PYTHON, REPO, free_port, wait_until
 
 PLOTLY = "/_dash-component-suites/plotly/package_data/plotly.min.js"
 
@@ -104,3 +110,33 @@ def test_only_immutable_urls_are_served_from_the_compressed_cache(web_server):
     plain = fetch(web_server, stamped, "identity").sent
     for _ in range(2):  # the second from the cache, still whole
         assert decode(fetch(web_server, stamped, "br")) == plain
+
+
+def test_make_run_says_what_matters_and_not_each_sample_or_request(tmp_path):
+    """Issue 11 item 6: the terminal of `make run` once readings flow and a page was loaded."""
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), SAMPLE_PERIOD_S="1",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
+    env.pop("REDIS_URL", None)
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen([PYTHON, "serve.py"], cwd=REPO, env=env, start_new_session=True,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "Wattson on " in log.read_text(), timeout=120, what="the URL")
+        for path in ("/", "/assets/app.css", "/healthz"):
+            requests.get(f"http://127.0.0.1:{port}{path}", timeout=30)
+
+        def readings():
+            with sqlite3.connect(tmp_path / "run.db") as db:
+                return db.execute("SELECT count(*) FROM readings").fetchone()[0]
+
+        wait_until(lambda: readings() >= 3, timeout=60, what="readings from the worker")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "Task tasks" not in text and "succeeded in" not in text  # Celery's lines per sample
+    assert '"GET /' not in text  # no request log
+    assert "development server" not in text.lower()
+    assert "setup plugin" not in text
+    assert text.count("Wattson on ") == 1
