@@ -78,12 +78,14 @@ def main():
         time.sleep(0.3)
         print(f"embedded Redis on {env['REDIS_URL']}", flush=True)
     procs.append(start(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B", "--loglevel", "INFO",
+        # WARNING: not Celery's three INFO lines per sample; problems still show.
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-B",
+         "--loglevel", env.get("WORKER_LOG_LEVEL", "WARNING"),
          "--schedule", str(INSTANCE_DIR / "celerybeat-schedule")], env))
     # /nilm uploads are labelled by a worker of their own, so they never delay sampling.
     procs.append(start(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "labelling", "-n", "labelling@%h",
-         "-c", str(nilm_label_concurrency()), "--loglevel", "INFO"], env))
+         "-c", str(nilm_label_concurrency()), "--loglevel", env.get("WORKER_LOG_LEVEL", "WARNING")], env))
     # What production runs: gunicorn with gunicorn.conf.py (WEB_PROCESSES processes).
     web = start([sys.executable, "-m", "gunicorn", "app:server"], env)
     procs.append(web)

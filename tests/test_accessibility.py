@@ -1,0 +1,125 @@
+"""The global parts of accessibility (issue 11 item 4) in real headless Chromium: the page's
+language, WCAG AA contrast of what the browser draws for the feed-status badge and the alerts,
+the navbar folding behind a toggler on a phone, and a visible focus for the keyboard."""
+from selenium.webdriver.common.keys import Keys
+
+from tests.conftest import wait_until
+
+# assets/monitor.js STATUS_COLORS: the badge's colour in each state of the feed.
+BADGE_COLORS = ["success", "secondary", "warning", "danger"]
+AA_TEXT = 4.5  # WCAG 2 AA for text under 18.66 px bold (the badge is 12 px, the alert 16 px)
+
+COLORS_JS = """
+const style = getComputedStyle(arguments[0]);
+return [style.color, style.backgroundColor, style.fontSize];
+"""
+
+
+def channel(value):
+    c = value / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def luminance(rgb):
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def parse_rgb(css):
+    """(r, g, b) from getComputedStyle's "rgb(r, g, b)", refusing a see-through colour, whose
+    contrast would depend on what lies beneath."""
+    parts = [float(p) for p in css[css.index("(") + 1:-1].split(",")]
+    assert len(parts) == 3 or parts[3] == 1, f"translucent colour {css}"
+    return parts[:3]
+
+
+def contrast(foreground, background):
+    light, dark = sorted((luminance(parse_rgb(foreground)), luminance(parse_rgb(background))),
+                         reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_contrast_formula_matches_wcag_reference_values():
+    assert round(contrast("rgb(255, 255, 255)", "rgb(0, 0, 0)"), 2) == 21.0
+    assert round(contrast("rgb(255, 255, 255)", "rgb(231, 76, 60)"), 2) == 3.82  # issue 11's 3.8
+
+
+def open_page(dash_duo, server, path="/"):
+    dash_duo.server_url = server.url + path
+    dash_duo.wait_for_element("#feed-status" if path == "/" else "nav")
+
+
+def test_the_page_says_its_language(dash_duo, web_server):
+    open_page(dash_duo, web_server)
+    assert dash_duo.driver.execute_script("return document.documentElement.lang") == "en"
+
+
+def test_the_feed_status_badge_meets_aa_in_every_colour_it_takes(dash_duo, web_server):
+    open_page(dash_duo, web_server)
+    badge = dash_duo.find_element("#feed-status")
+    assert "monitor-badge" in badge.get_attribute("class")
+    for color in BADGE_COLORS:
+        # The colour monitor.js gives each state, on the page's own badge and stylesheets.
+        dash_duo.driver.execute_script(
+            "const el = arguments[0];"
+            "el.className = el.className.replace(/\\bbg-\\w+/, 'bg-' + arguments[1]);",
+            badge, color)
+        text, fill, size = dash_duo.driver.execute_script(COLORS_JS, badge)
+        ratio = contrast(text, fill)
+        assert ratio >= AA_TEXT, f"badge bg-{color}: {text} on {fill} at {size} is {ratio:.2f}:1"
+
+
+def test_alerts_meet_aa(dash_duo, web_server):
+    open_page(dash_duo, web_server)
+    for color in ("danger", "warning", "success", "secondary"):
+        alert = dash_duo.driver.execute_script(
+            "const el = document.createElement('div');"
+            "el.className = 'alert alert-' + arguments[0]; el.textContent = 'Something failed';"
+            "document.querySelector('.container').appendChild(el); return el;", color)
+        text, fill, size = dash_duo.driver.execute_script(COLORS_JS, alert)
+        ratio = contrast(text, fill)
+        assert ratio >= AA_TEXT, f"alert-{color}: {text} on {fill} at {size} is {ratio:.2f}:1"
+
+
+def nav_links_shown(dash_duo):
+    return [link.is_displayed() for link in dash_duo.find_elements("#navbar-collapse .nav-link")]
+
+
+def test_the_navbar_folds_behind_a_toggler_on_a_phone(dash_duo, web_server):
+    dash_duo.driver.set_window_size(390, 844)
+    try:
+        open_page(dash_duo, web_server)
+        toggler = dash_duo.find_element("#navbar-toggler")
+        assert toggler.is_displayed()
+        assert nav_links_shown(dash_duo) and not any(nav_links_shown(dash_duo))
+        toggler.click()
+        wait_until(lambda: all(nav_links_shown(dash_duo)), timeout=10, what="the menu to open")
+        toggler.click()
+        wait_until(lambda: not any(nav_links_shown(dash_duo)), timeout=10,
+                   what="the menu to close")
+    finally:
+        dash_duo.driver.set_window_size(1400, 1000)
+
+
+def test_on_a_desktop_the_links_show_without_a_toggler(dash_duo, web_server):
+    open_page(dash_duo, web_server)
+    assert not dash_duo.find_element("#navbar-toggler").is_displayed()
+    assert nav_links_shown(dash_duo) and all(nav_links_shown(dash_duo))
+
+
+def test_the_keyboard_reaches_the_nav_links_and_sees_where_it_is(dash_duo, web_server):
+    open_page(dash_duo, web_server)
+    body = dash_duo.find_element("body")
+    body.click()
+    reached = {}
+    for _ in range(8):
+        dash_duo.driver.switch_to.active_element.send_keys(Keys.TAB)
+        focused = dash_duo.driver.switch_to.active_element
+        outline = dash_duo.driver.execute_script(
+            "const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth];",
+            focused)
+        reached[focused.text] = outline
+    for name in ("Wattson", "Monitor"):
+        assert name in reached, f"Tab never reached {name}: {list(reached)}"
+        style, width = reached[name]
+        assert style != "none" and float(width.rstrip("px")) >= 2, (name, style, width)
