@@ -1,10 +1,12 @@
 /*
  * Monitor page, browser side: applies pushed changes without asking the server.
  *
- * The WebSocket (dash-extensions) delivers frames {prev, last, changes}, which also wait in an
- * inbox in arrival order; `advance` folds them into the monitor-data store and patches the chart; `render` and `showAge` draw the rest; `watchSocket`
- * reconnects with backoff, carrying the id of the last change applied. A one-second timer drives
- * the age text and drops points that leave the window -- in the browser, no request.
+ * The WebSocket (dash-extensions) delivers frames {prev, last, changes, now}, which also wait in
+ * an inbox in arrival order; `advance` folds them into the monitor-data store and patches the
+ * chart; `render` and `showAge` draw the rest; `watchSocket` reconnects with backoff, carrying the
+ * id of the last change applied; `showStatus` says whether data is arriving. A one-second timer
+ * drives the age text, the status, and drops points that leave the window -- in the browser, no
+ * request. Invalid readings (`valid: false`, with a `reason`) are listed in the table only.
  */
 (function () {
   "use strict";
@@ -16,7 +18,9 @@
 
   // `applied`: the newest change id `advance` has put in the store, so a server snapshot that
   // lands later and older (a user's refresh racing a push) can be told and caught up.
-  const connection = {attempt: 0, timer: null, serial: 0, applied: 0};
+  // `serverNow`/`localAt`: the server's clock in the last frame and when it arrived here.
+  const connection = {attempt: 0, timer: null, serial: 0, applied: 0, serverNow: null, localAt: 0};
+  const STALE_PERIODS = 2.5;  // no configured sensor's reading for this many periods: stale
 
   const html = (type, children, props) => ({
     type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
@@ -55,7 +59,7 @@
 
   function describeRange(points, unit) {
     if (!points.length) return "no readings";
-    const values = points.map((p) => p.temperature_c);
+    const values = points.map((p) => p.temperature_c);  // valid readings only: see step
     const count = points.length === 1 ? "1 reading" : points.length + " readings";
     return formatTemperature(Math.min(...values), unit) + " to "
       + formatTemperature(Math.max(...values), unit) + " · " + count;
@@ -67,40 +71,92 @@
 
   // ---- state: pure functions of the store and a list of changes ----
 
+  // A reading without a readable time sorts before all others (readings.feed.time_order).
   function millis(reading) {
-    return Date.parse(reading.taken_at);
+    return reading.taken_at ? Date.parse(reading.taken_at) : -Infinity;
   }
 
   function byTime(a, b) {
-    return (millis(a) - millis(b)) || (a.id - b.id);
+    const ta = millis(a), tb = millis(b);
+    return ta === tb ? a.id - b.id : (ta < tb ? -1 : 1);
   }
 
+  const isValid = (reading) => reading.valid !== false;
+  const anyReading = () => true;
+
   // Every change removes the row it names; the row comes back when it (still) belongs to the
-  // sensor. That also moves a row whose sensor or time was updated.
-  function applyChanges(readings, changes, sensor) {
+  // sensor and is kept by `keep`. That also moves a row whose sensor or time was updated.
+  function applyChanges(readings, changes, sensor, keep) {
     const byId = new Map(readings.map((r) => [r.id, r]));
     changes.forEach((change) => {
       byId.delete(change.reading.id);
-      if (change.op !== "DELETE" && change.reading.sensor_id === sensor) {
+      if (change.op !== "DELETE" && change.reading.sensor_id === sensor && keep(change.reading)) {
         byId.set(change.reading.id, change.reading);
       }
     });
     return Array.from(byId.values());
   }
 
+  // The store's newest reading time of a configured sensor in ms: a server snapshot has it as
+  // text (`freshest`), the browser keeps it up to date as `freshest_ms`.
+  function freshestMs(data) {
+    if (data.freshest_ms !== undefined) return data.freshest_ms;
+    return data.freshest ? Date.parse(data.freshest) : null;
+  }
+
+  // The newest valid reading time (ms) of a configured sensor, given the one known so far.
+  function freshest(known, changes, sensors) {
+    let newest = known;
+    changes.forEach((change) => {
+      const r = change.reading;
+      if (change.op !== "DELETE" && isValid(r) && sensors.includes(r.sensor_id)) {
+        newest = Math.max(newest === null ? -Infinity : newest, millis(r));
+      }
+    });
+    return newest;
+  }
+
   function step(data, changes, now) {
     let points = data.points;
     let recent = data.recent;
+    let fresh = freshestMs(data);
     if (changes.length) {
-      points = applyChanges(points, changes, data.sensor).sort(byTime);
-      recent = applyChanges(recent, changes, data.sensor).sort(byTime).reverse()
+      points = applyChanges(points, changes, data.sensor, isValid).sort(byTime);
+      recent = applyChanges(recent, changes, data.sensor, anyReading).sort(byTime).reverse()
         .slice(0, data.recent_max);
+      fresh = freshest(fresh, changes, data.sensors || []);
     }
     const cutoff = now - data.window_s * 1000;
     const first = points.findIndex((p) => millis(p) >= cutoff);
     if (first !== 0) points = first < 0 ? [] : points.slice(first);
-    return Object.assign({}, data, {points: points, recent: recent});
+    return Object.assign({}, data, {points: points, recent: recent, freshest_ms: fresh});
   }
+
+  // ---- status: is data arriving? Judged by the server's clock, so a skewed browser clock
+  // cannot fake it: the server time of the last frame plus the time elapsed here since. ----
+
+  function serverClock(data) {
+    if (connection.serverNow === null && data && Number.isFinite(data.now)) {
+      connection.serverNow = data.now;  // the snapshot's, until the first frame
+      connection.localAt = Date.now();
+    }
+    return connection.serverNow === null ? null : connection.serverNow + Date.now() - connection.localAt;
+  }
+
+  // Now, for ages and the window: the server's clock when known, else the browser's.
+  function clockNow(data) {
+    const clock = serverClock(data);
+    return clock === null ? Date.now() : clock;
+  }
+
+  function feedStatus(open, attempts, clock, data) {
+    if (!open) return attempts > OFFLINE_AFTER ? "offline" : "reconnecting";
+    const fresh = data ? freshestMs(data) : null;
+    if (clock === null || fresh === null) return "stale";
+    return clock - fresh > STALE_PERIODS * data.period_s * 1000 ? "stale" : "live";
+  }
+
+  const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
 
   // How many points left the front, if `after` is `before` minus a head plus a tail; else -1.
   function droppedHead(before, after) {
@@ -154,6 +210,10 @@
     try {
       const frame = JSON.parse(text);
       if (Number.isInteger(frame.prev) && Number.isInteger(frame.last) && Array.isArray(frame.changes)) {
+        if (Number.isFinite(frame.now)) {
+          connection.serverNow = frame.now;
+          connection.localAt = Date.now();
+        }
         return frame;
       }
     } catch (error) { /* fall through */ }
@@ -177,11 +237,17 @@
   };
 
   // The changes of the waiting frames that follow `last`, and the new `last`. A frame whose
-  // `prev` is ahead of it means one went missing: replay from the log.
+  // `prev` is ahead of it means one went missing: replay from the log. A resync frame means the
+  // server could not serve `last` (its database was reset): ask for a fresh snapshot, which
+  // `resync` below then replays on from.
   function drain(last) {
     const changes = [];
     const frames = inbox.splice(0).map(parseFrame).filter(Boolean);
     for (const frame of frames) {
+      if (frame.resync) {
+        window.dash_clientside.set_props("monitor-resync", {data: Date.now()});
+        continue;
+      }
       if (frame.prev > last) {
         reconnect(last);
         break;
@@ -202,10 +268,11 @@
       if (!data) return [noUpdate(), noUpdate()];
       const {changes, last} = drain(data.last);
       connection.applied = last;
-      const next = step(data, changes, Date.now());
+      const next = step(data, changes, clockNow(data));
       next.last = last;
       const pointsChanged = next.points !== data.points;
-      if (!pointsChanged && next.recent === data.recent && last === data.last) {
+      if (!pointsChanged && next.recent === data.recent && last === data.last
+          && next.freshest_ms === data.freshest_ms) {
         return [noUpdate(), noUpdate()];
       }
       return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
@@ -219,16 +286,18 @@
 
     render: function (data, unit) {
       const recent = (data && data.recent) || [];
-      const latest = recent[0];
+      const [latest, before] = recent.filter(isValid);
       const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
-        html("Td", plotlyTime(r.taken_at).slice(0, 19)),
-        html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"}),
+        html("Td", r.taken_at ? plotlyTime(r.taken_at).slice(0, 19) : "—"),
+        isValid(r)
+          ? html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"})
+          : html("Td", "invalid: " + r.reason, {className: "text-end monitor-invalid"}),
         html("Td", String(r.id), {className: "text-end text-muted"}),
-      ]));
+      ], isValid(r) ? {} : {className: "monitor-invalid-row"}));
       return [
         (data && data.sensor) || "no sensor",
         latest ? formatTemperature(latest.temperature_c, unit) : "—",
-        recent.length > 1 ? formatDelta(recent[1].temperature_c, latest.temperature_c, unit) : "",
+        before ? formatDelta(before.temperature_c, latest.temperature_c, unit) : "",
         latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
         describeRange((data && data.points) || [], unit),
         rows,
@@ -236,32 +305,33 @@
     },
 
     showAge: function (_tick, data) {
-      const latest = data && data.recent && data.recent[0];
-      return latest ? formatAge(Date.now() - millis(latest)) : "";
+      const latest = data && data.recent && data.recent.find(isValid);
+      return latest ? formatAge(clockNow(data) - millis(latest)) : "";
     },
 
-    // Badge and backoff from the socket's readyState; the first call opens the socket.
+    // Backoff from the socket's readyState; the first call opens the socket.
     watchSocket: function (state, data) {
       const since = data ? data.last : 0;
-      if (!state) {
-        return [socketUrl(since), "connecting", "secondary"];
-      }
+      if (!state) return socketUrl(since);
       if (state.readyState === WebSocket.OPEN) {
         connection.attempt = 0;
-        return [noUpdate(), "live", "success"];
+        return noUpdate();
       }
-      if (state.readyState !== WebSocket.CLOSED || connection.timer) {
-        return [noUpdate(), noUpdate(), noUpdate()];
-      }
+      if (state.readyState !== WebSocket.CLOSED || connection.timer) return noUpdate();
       const delay = Math.min(BACKOFF_FIRST_MS * 2 ** connection.attempt, BACKOFF_MAX_MS);
       connection.attempt += 1;
       connection.timer = setTimeout(() => {
         connection.timer = null;
         reconnect(since);
       }, delay);
-      return connection.attempt > OFFLINE_AFTER
-        ? [noUpdate(), "offline", "danger"]
-        : [noUpdate(), "reconnecting", "warning"];
+      return noUpdate();
+    },
+
+    // The feed-status badge: on every socket state, clock tick and store change.
+    showStatus: function (state, _tick, data) {
+      const open = Boolean(state) && state.readyState === WebSocket.OPEN;
+      const status = feedStatus(open, connection.attempt, serverClock(data), data);
+      return [status, STATUS_COLORS[status]];
     },
   };
 

@@ -8,8 +8,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 from dash_extensions import WebSocket
+from flask import current_app
 
 from readings import store
+from readings.feed import now_ms
 from readings.figures import live_figure
 
 dash.register_page(__name__, path="/", name="Monitor", title="Wattson · Monitor")
@@ -23,8 +25,10 @@ RECENT_MAX = 2 * TABLE_ROWS
 
 def snapshot(sensor, window_s):
     """What the browser starts from: the change id first, so nothing falls between it and the
-    rows (a change read twice is applied twice, harmlessly: it names the whole row)."""
+    rows (a change read twice is applied twice, harmlessly: it names the whole row). With it,
+    what the browser needs to judge staleness by the server's clock, not its own."""
     last = store.last_change_id()
+    sensors = store.configured_sensors()
     return {
         "sensor": sensor,
         "window_s": window_s,
@@ -33,6 +37,10 @@ def snapshot(sensor, window_s):
         "table_rows": TABLE_ROWS,
         "points": store.window(sensor, window_s) if sensor else [],
         "recent": store.latest(sensor, RECENT_MAX) if sensor else [],
+        "sensors": sensors,
+        "period_s": current_app.config["SAMPLE_PERIOD_S"],
+        "freshest": store.freshest(sensors),
+        "now": now_ms(),
     }
 
 
@@ -85,7 +93,8 @@ def chart_card(data):
     controls = html.Div([
         toggle("monitor-window", WINDOWS, DEFAULT_WINDOW_S),
         toggle("monitor-unit", {"C": "°C", "F": "°F"}, "C"),
-        dbc.Badge("connecting", id="monitor-badge", color="secondary", pill=True,
+        # live / stale / reconnecting / offline, from assets/monitor.js (feedStatus)
+        dbc.Badge("reconnecting", id="feed-status", color="warning", pill=True,
                   className="monitor-badge"),
     ], className="d-flex align-items-center gap-3")
     return dbc.Card([
@@ -128,6 +137,7 @@ def layout(**_query):
         WebSocket(id="monitor-ws"),
         dcc.Store(id="monitor-data", data=data),
         dcc.Store(id="monitor-clock"),
+        dcc.Store(id="monitor-resync"),  # set by the browser when the socket says resync
         dbc.Row([
             dbc.Col(latest_card(sensors, sensor), lg=3, md=4),
             dbc.Col(chart_card(data), lg=9, md=8),
@@ -142,10 +152,12 @@ def layout(**_query):
     Input("monitor-sensor", "value"),
     Input("monitor-window", "value"),
     Input("monitor-unit", "value"),
+    Input("monitor-resync", "data"),
     prevent_initial_call=True,
 )
-def refresh(sensor, window_s, unit):
-    """A user's choice: a fresh snapshot; the browser carries on from its change id."""
+def refresh(sensor, window_s, unit, _resync):
+    """A user's choice, or a socket that could not serve the browser's change id (a database
+    reset under an open tab): a fresh snapshot; the browser carries on from its change id."""
     data = snapshot(sensor, int(window_s))
     return data, figure(data, unit)
 
@@ -189,8 +201,15 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction(namespace="monitor", function_name="watchSocket"),
     Output("monitor-ws", "url"),
-    Output("monitor-badge", "children"),
-    Output("monitor-badge", "color"),
     Input("monitor-ws", "state"),
     State("monitor-data", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="showStatus"),
+    Output("feed-status", "children"),
+    Output("feed-status", "color"),
+    Input("monitor-ws", "state"),
+    Input("monitor-clock", "data"),
+    Input("monitor-data", "data"),
 )

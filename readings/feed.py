@@ -2,54 +2,123 @@
 
 The log (reading_changes) is the truth; Redis only carries news. Any number of relays may publish
 the same change: whoever receives drops ids it has already seen and reads the log to fill gaps.
+
+`readings` is public, so a row may hold anything a writer gave SQLite. Every row is read through
+`reading_dict`, which never fails: a value it cannot read makes the reading invalid, with the
+reason, and every field JSON-safe. Every message is encoded by `encode`, which refuses NaN and
+Infinity rather than send a frame that is not JSON.
 """
 import json
 import logging
+import math
+import time
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.types import NullType
 
-from .models import ReadingChange, db
+from .models import ReadingChange, db, parse_utc
 
 CHANNEL = "readings"
 log = logging.getLogger(__name__)
+
+
+def encode(message):
+    """The one way a message becomes text: strict JSON (no NaN / Infinity)."""
+    return json.dumps(message, allow_nan=False)
+
+
+def now_ms():
+    """The server's clock, as browsers judge staleness by it: epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def raw(column):
+    """A column as the driver returns it, before a type conversion that a stored value could fail."""
+    return type_coerce(column, NullType()).label(column.key)
 
 
 def iso_utc(moment):
     """'2026-11-29T03:00:00.123Z', or None."""
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def as_text(value):
+    """Any stored value as text a person can read: bytes decoded with replacement characters."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def finite(value):
+    """The value when it is a finite number, else None."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number and math.isfinite(value) else None
+
+
+def read_time(value):
+    """An aware UTC datetime from stored text or a datetime; None for anything else."""
+    if not isinstance(value, (str, datetime)):
+        return None  # bytes, numbers (Julian days): not a time this app writes or reads
+    try:
+        return parse_utc(value)
+    except (ValueError, OverflowError):  # a far-off year pushed past datetime's range by its offset
+        return None
 
 
 def reading_dict(reading_id, sensor_id, taken_at, temperature_c):
-    return {
+    """A reading as clients receive it, from the raw column values, whatever a writer stored."""
+    moment = read_time(taken_at)
+    temperature = finite(temperature_c)
+    problems = []
+    if not isinstance(sensor_id, str) or not sensor_id.strip():
+        problems.append("sensor_id is not non-empty text")
+    if moment is None:
+        problems.append("taken_at is not a readable time")
+    if temperature is None:
+        problems.append("temperature_c is not a finite number")
+    reading = {
         "id": reading_id,
-        "sensor_id": sensor_id,
-        "taken_at": iso_utc(taken_at),
-        "temperature_c": temperature_c,
+        "sensor_id": as_text(sensor_id),
+        "taken_at": iso_utc(moment),
+        "temperature_c": temperature,
+        "valid": not problems,
     }
+    if problems:
+        reading["reason"] = "; ".join(problems)
+    return reading
 
 
-def change_dict(change):
+def time_order(reading):
+    """Sort key: by time then id; a reading without a readable time sorts before all others."""
+    return (reading["taken_at"] is not None, reading["taken_at"] or "", reading["id"])
+
+
+_CHANGE_COLUMNS = (
+    ReadingChange.id, ReadingChange.op, ReadingChange.reading_id,
+    raw(ReadingChange.sensor_id), raw(ReadingChange.taken_at), raw(ReadingChange.temperature_c),
+)
+
+
+def change_dict(change_id, op, reading_id, sensor_id, taken_at, temperature_c):
     """A change-log row as the JSON-ready message every client receives."""
-    return {
-        "id": change.id,
-        "op": change.op,
-        "reading": reading_dict(
-            change.reading_id, change.sensor_id, change.taken_at, change.temperature_c
-        ),
-    }
+    return {"id": change_id, "op": op,
+            "reading": reading_dict(reading_id, sensor_id, taken_at, temperature_c)}
 
 
 def changes_since(since_id, limit=1000):
     """Changes with id > since_id, oldest first (needs an app context)."""
     query = (
-        select(ReadingChange)
+        select(*_CHANGE_COLUMNS)
         .where(ReadingChange.id > since_id)
         .order_by(ReadingChange.id)
         .limit(limit)
     )
-    return [change_dict(c) for c in db.session.execute(query).scalars()]
+    return [change_dict(*row) for row in db.session.execute(query)]
 
 
 def last_change_id():
@@ -60,10 +129,8 @@ def publish(redis_client, changes):
     """Send each change on the channel, in order, in one round trip."""
     pipe = redis_client.pipeline(transaction=False)
     for change in changes:
-        pipe.publish(CHANNEL, json.dumps(change))
+        pipe.publish(CHANNEL, encode(change))
     pipe.execute()
-
-
 class Relay:
     """Publishes what the log has gained since this relay last published.
 

@@ -27,8 +27,9 @@ def live_figure(points, unit="C", revision=None):
     """The live line chart of `points` (reading dicts, oldest first) in `unit`.
 
     `revision` keeps the user's zoom while points are added; change it (sensor, window, unit)
-    to reset the view.
+    to reset the view. Invalid readings (see readings.feed.reading_dict) are left out.
     """
+    points = [p for p in points if p.get("valid", True)]
     symbol = UNITS[unit]
     trace = go.Scatter(
         x=[plotly_time(p["taken_at"]) for p in points],

@@ -12,16 +12,21 @@ import threading
 import redis
 from simple_websocket import ConnectionClosed
 
-from .feed import CHANNEL, changes_since, last_change_id
+from .feed import CHANNEL, changes_since, encode, last_change_id, now_ms
 from .models import db
 
 log = logging.getLogger(__name__)
 
 
-def frame(prev, changes):
-    """The one message shape clients receive: changes after `prev`, and the id they end at."""
+def frame(prev, changes, resync=False):
+    """The one message shape clients receive: changes after `prev`, the id they end at, and the
+    server's clock. `resync` tells a client that its `since` could not be served: reload the
+    snapshot, the socket carries on from `last`."""
     last = changes[-1]["id"] if changes else prev
-    return json.dumps({"prev": prev, "last": last, "changes": changes})
+    message = {"prev": prev, "last": last, "changes": changes, "now": now_ms()}
+    if resync:
+        message["resync"] = True
+    return encode(message)
 
 
 class Client:
@@ -75,6 +80,11 @@ class Client:
         with self.lock:
             if not self.closed.is_set():
                 self._send([])
+
+    def resync(self):
+        """Socket thread, first thing: the client's `since` was not usable; we start at `sent`."""
+        with self.lock:
+            self._send([], frame(self.sent, [], resync=True))
 
     def close(self):
         with self.lock:

@@ -1,15 +1,22 @@
 """/ws/readings: replay what a client missed since its last id, then push every change live."""
 import logging
+from socket import SHUT_RD
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, request
 from flask_sock import Sock
+from simple_websocket import ConnectionClosed
 
 from .feed import changes_since, last_change_id
 from .models import db
 
 PATH = "/ws/readings"
-HEARTBEAT_S = 15.0
+HEARTBEAT_S = 15.0  # at most; with a shorter sampling period, once a period
+# The protocol is server-to-client: a client has nothing long to say, and an unbounded message
+# would be buffered whole in memory.
+MAX_MESSAGE_BYTES = 4096
+PING_INTERVAL_S = 25
+MAX_ID = 2**63 - 1  # the largest id a database integer holds
 # How often a socket thread looks for a closed peer or a client message (the hub does the sending).
 CHECK_S = 1.0
 log = logging.getLogger(__name__)
@@ -19,6 +26,8 @@ sock = Sock()
 def init_app(app, hub):
     app.extensions["readings_hub"] = hub
     app.before_request(refuse_cross_origin)
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {
+        "ping_interval": PING_INTERVAL_S, "max_message_size": MAX_MESSAGE_BYTES})
     sock.init_app(app)
 
 
@@ -37,26 +46,43 @@ def refuse_cross_origin():
 
 
 def parse_since(value):
+    """The change id a client asks to replay after, or None when it is not one we can use."""
     try:
-        return max(0, int(value))
+        since = int(value)
     except (TypeError, ValueError):
         return None
+    return since if 0 <= since <= MAX_ID else None
+
+
+def start_id(value, newest):
+    """Where a client starts: (id, resync). No `since` means from now; a `since` we cannot
+    serve (garbage, out of range, or ahead of the log after a database reset) means from now,
+    and the client is told to reload its snapshot."""
+    if value is None:
+        return newest, False
+    since = parse_since(value)
+    if since is None or since > newest:
+        return newest, True
+    return since, False
 
 
 @sock.route(PATH)
 def readings_socket(ws):
     hub = current_app.extensions["readings_hub"]
-    since = parse_since(request.args.get("since"))
+    since, resync = start_id(request.args.get("since"), last_change_id())
     # Registered before reading the log, so nothing falls between the replay and live news.
-    client = hub.connect(ws, last_change_id() if since is None else since)
+    client = hub.connect(ws, since)
+    heartbeat_s = min(HEARTBEAT_S, float(current_app.config.get("SAMPLE_PERIOD_S", HEARTBEAT_S)))
     try:
+        if resync:
+            client.resync()
         _replay(client)
         client.go_live()
         db.session.remove()
         idle_s = 0.0
         while ws.connected and not client.closed.wait(CHECK_S):
             idle_s += CHECK_S
-            if idle_s >= HEARTBEAT_S:
+            if idle_s >= heartbeat_s:
                 client.heartbeat()
                 idle_s = 0.0
             _ignore_client_messages(ws)
@@ -64,11 +90,27 @@ def readings_socket(ws):
         client.close()
         hub.disconnect(client)
         db.session.remove()
+        _close(ws)
 
 
 def _replay(client):
     while not client.closed.is_set() and (changes := changes_since(client.sent)):
         client.replay(changes)
+
+
+def _close(ws):
+    """Close the WebSocket (the close frame goes out first), then read nothing more from it: a
+    client cut off mid-message (too big) may still be sending, and Werkzeug's server would
+    otherwise read all of it, 10 MB at a time, before closing the connection."""
+    try:
+        if ws.connected:
+            ws.close()
+    except (OSError, ConnectionClosed):  # the peer is already gone
+        pass
+    try:
+        ws.sock.shutdown(SHUT_RD)
+    except OSError:
+        pass
 
 
 def _ignore_client_messages(ws):

@@ -1,17 +1,18 @@
-"""Reading and writing readings: the one write path for the app, and read helpers for the page."""
+"""Reading and writing readings: the one write path for the app, and read helpers for the page.
+
+Reads go through feed.reading_dict, so a row no one can read is an invalid reading, not an error.
+"""
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import select
 
-from .feed import last_change_id, reading_dict
+from .feed import last_change_id, raw, reading_dict, time_order
 from .models import Reading, db
 
-__all__ = ["write_reading", "sensor_ids", "window", "latest", "last_change_id", "as_dict"]
+__all__ = ["write_reading", "sensor_ids", "window", "latest", "freshest", "last_change_id"]
 
-
-def as_dict(reading):
-    return reading_dict(reading.id, reading.sensor_id, reading.taken_at, reading.temperature_c)
+_COLUMNS = (Reading.id, raw(Reading.sensor_id), raw(Reading.taken_at), raw(Reading.temperature_c))
 
 
 def write_reading(sensor_id, temperature_c, taken_at=None):
@@ -26,29 +27,42 @@ def write_reading(sensor_id, temperature_c, taken_at=None):
     return reading.id
 
 
+def configured_sensors():
+    return list(current_app.config.get("SENSORS", []))
+
+
 def sensor_ids():
-    """Configured sensors plus any that appear in the table (people may add their own)."""
-    present = db.session.execute(select(Reading.sensor_id).distinct()).scalars()
-    return sorted(set(current_app.config.get("SENSORS", [])) | set(present))
+    """Configured sensors in their configured order, then any others the table holds (people may
+    add their own), by name. Ids that are not text (a BLOB written by hand) are no sensor."""
+    configured = configured_sensors()
+    present = db.session.execute(select(raw(Reading.sensor_id)).distinct()).scalars()
+    others = {s for s in present if isinstance(s, str) and s.strip()} - set(configured)
+    return configured + sorted(others)
+
+
+def _readings(query):
+    return [reading_dict(*row) for row in db.session.execute(query)]
 
 
 def window(sensor_id, seconds, now=None):
-    """Readings of one sensor taken in the last `seconds`, oldest first."""
+    """The valid readings of one sensor taken in the last `seconds`, oldest first."""
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=seconds)
-    query = (
-        select(Reading)
-        .where(Reading.sensor_id == sensor_id, Reading.taken_at >= cutoff)
-        .order_by(Reading.taken_at, Reading.id)
-    )
-    return [as_dict(r) for r in db.session.execute(query).scalars()]
+    query = select(*_COLUMNS).where(Reading.sensor_id == sensor_id, Reading.taken_at >= cutoff)
+    return sorted((r for r in _readings(query) if r["valid"]), key=time_order)
 
 
 def latest(sensor_id, n=50):
-    """The n newest readings of one sensor, newest first."""
+    """The n newest readings of one sensor, newest first, invalid ones included (with reasons)."""
     query = (
-        select(Reading)
+        select(*_COLUMNS)
         .where(Reading.sensor_id == sensor_id)
         .order_by(Reading.taken_at.desc(), Reading.id.desc())
         .limit(n)
     )
-    return [as_dict(r) for r in db.session.execute(query).scalars()]
+    return sorted(_readings(query), key=time_order, reverse=True)
+
+
+def freshest(sensor_ids, look_back=20):
+    """When the newest valid reading of any of these sensors was taken (ISO text), or None."""
+    times = [r["taken_at"] for s in sensor_ids for r in latest(s, look_back) if r["valid"]]
+    return max(times, default=None)

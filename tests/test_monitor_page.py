@@ -21,9 +21,19 @@ def live_env(live_env):
     return dict(live_env, LOG_REQUESTS="1")
 
 
+def status(dash_duo):
+    return dash_duo.find_element("#feed-status").text
+
+
+def wait_for_socket(dash_duo, timeout=15):
+    """The socket is up: `live`, or `stale` when no worker is sampling (raw-SQL tests)."""
+    wait_until(lambda: status(dash_duo) in ("live", "stale"), timeout=timeout, interval=0.1,
+               what="the feed socket to open")
+
+
 def open_monitor(dash_duo, url):
     dash_duo.server_url = url
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    wait_for_socket(dash_duo)
     dash_duo.wait_for_element("#monitor-graph .js-plotly-plot")  # plotly.js loads lazily
 
 
@@ -153,7 +163,7 @@ def test_sensor_selector_shows_only_with_several_sensors(dash_duo, web_server, d
 
     insert_now(db_exec, 30.0, sensor="zone-2")  # a second sensor, added by hand
     dash_duo.wait_for_page()
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=15)
+    wait_for_socket(dash_duo)
     dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
     Select(dash_duo.find_element("#monitor-sensor")).select_by_value("zone-2")
     dash_duo.wait_for_text_to_equal("#latest-temperature", "30.0 °C")
@@ -208,7 +218,7 @@ def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec
     meanwhile = insert_now(db_exec, 19.5)  # while the page waits to reconnect
     dash_duo.wait_for_text_to_equal("#latest-temperature", "19.5 °C", timeout=10)
     assert {first, meanwhile} <= set(table_rows(dash_duo))
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live")
+    wait_for_socket(dash_duo)
 
 
 def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
@@ -216,12 +226,12 @@ def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
     open_monitor(dash_duo, web_server.url)
 
     web_server.stop()
-    wait_for(lambda: dash_duo.find_element("#monitor-badge").text in ("reconnecting", "offline"),
+    wait_for(lambda: status(dash_duo) in ("reconnecting", "offline"),
              "the badge to notice")
     written = [insert_now(db_exec, t) for t in (18.1, 18.2, 18.3)]
     web_server.start()
 
-    dash_duo.wait_for_text_to_equal("#monitor-badge", "live", timeout=20)
+    wait_for_socket(dash_duo, timeout=20)
     dash_duo.wait_for_text_to_equal("#latest-temperature", "18.3 °C", timeout=5)
     assert set(written) <= set(table_rows(dash_duo))
 
@@ -249,3 +259,13 @@ def test_no_http_request_while_readings_arrive(dash_duo, web_server, celery_work
     # Control: the check does see a request -- choosing a window asks the server.
     dash_duo.driver.find_element("xpath", "//*[@id='monitor-window']//label[text()='15 min']").click()
     wait_for(lambda: resources_loaded(dash_duo) > 0, "the control request to be seen")
+
+
+def test_the_default_sensor_is_the_first_configured_one(dash_duo, web_server, db_exec):
+    insert_now(db_exec, 30.0, sensor="bulk")  # hand-written, alphabetically first
+    insert_now(db_exec, 20.0)
+    open_monitor(dash_duo, web_server.url)
+    dash_duo.wait_for_text_to_equal("#monitor-sensor-name", "sensor-1")
+    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
+    options = [o.get_attribute("value") for o in Select(dash_duo.find_element("#monitor-sensor")).options]
+    assert [o for o in options if o] == ["sensor-1", "bulk"]  # after dbc.Select's placeholder

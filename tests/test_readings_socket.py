@@ -1,6 +1,7 @@
 """The WebSocket against a real `python app.py`, a real Redis and a real SQLite file."""
 import json
 import time
+from pathlib import Path
 
 import pytest
 import websocket
@@ -109,3 +110,62 @@ def test_a_redis_restart_loses_nothing(web_server, db_exec, redis_server):
 ])
 def test_same_origin(origin, host, ok):
     assert same_origin(origin, host) is ok
+
+
+def first_frame(ws, timeout=5.0):
+    ws.settimeout(timeout)
+    return json.loads(ws.recv())
+
+
+@pytest.mark.parametrize("since", ["9223372036854775808", "-1", "abc", "", "1e3", "99"])
+def test_a_since_the_server_cannot_serve_gets_a_resync_then_live_changes(web_server, db_exec, since):
+    newest = insert(db_exec, 20.0)  # the log ends at 1; 99 is a database reset under a tab
+    ws = websocket.create_connection(ws_url(web_server) + f"?since={since}")
+    resync = first_frame(ws)
+    assert resync["resync"] is True and resync["changes"] == []
+    assert resync["prev"] == resync["last"] == newest and isinstance(resync["now"], int)
+    after = insert(db_exec, 21.0)
+    assert [c["id"] for c in read_changes(ws, after)] == [after]
+    assert "Traceback" not in web_server.output() and " 500 " not in web_server.output()
+
+
+def test_a_usable_since_gets_no_resync(web_server, db_exec):
+    newest = insert(db_exec, 20.0)
+    ws = websocket.create_connection(ws_url(web_server, since=newest))
+    insert(db_exec, 21.0)
+    frame = first_frame(ws)
+    assert "resync" not in frame and frame["prev"] == newest
+
+
+def test_heartbeats_carry_the_server_clock_once_a_period(web_server):
+    ws = websocket.create_connection(ws_url(web_server))  # SAMPLE_PERIOD_S=1 in tests
+    before = time.time() * 1000
+    frames = [first_frame(ws, timeout=10) for _ in range(2)]
+    assert all(f["changes"] == [] and f["now"] >= before - 1000 for f in frames)
+
+
+def rss_bytes(pid):
+    (line,) = [x for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if x.startswith("VmRSS:")]
+    return int(line.split()[1]) * 1024
+
+
+def test_an_oversized_client_message_closes_that_socket_only(web_server, db_exec):
+    other = websocket.create_connection(ws_url(web_server))
+    big = websocket.create_connection(ws_url(web_server))
+    big.settimeout(10)
+    before = rss_bytes(web_server.proc.pid)
+    try:
+        big.send("x" * 10_000_000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close before the last byte is sent
+    else:
+        opcode, payload = big.recv_data(control_frame=True)
+        while opcode != websocket.ABNF.OPCODE_CLOSE:  # heartbeats may come first
+            opcode, payload = big.recv_data(control_frame=True)
+        assert int.from_bytes(payload[:2], "big") == 1009  # message too big
+    newest = insert(db_exec, 20.0)
+    assert [c["id"] for c in read_changes(other, newest)] == [newest]
+    assert websocket.create_connection(ws_url(web_server)).connected
+    # Neither the socket nor the HTTP server kept the message: the server read a few KB of it.
+    assert rss_bytes(web_server.proc.pid) - before < 5_000_000
