@@ -273,6 +273,9 @@ def database(request):
     return request.param
 
 
+both_databases = pytest.mark.usefixtures("database")
+
+
 def database_url(request, sqlite_path):
     """A fresh database's URL: SQLite at sqlite_path unless the test runs on PostgreSQL."""
     if "database" in request.fixturenames and request.getfixturevalue("database") == "postgresql":
