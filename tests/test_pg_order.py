@@ -15,7 +15,7 @@ from test_readings_socket import read_changes, ws_url
 
 pytestmark = [pytest.mark.usefixtures("database"), pytest.mark.parametrize("database", ["postgresql"])]
 
-INSERT = "INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', %s)"
+INSERT = "INSERT INTO readings (sensor_id, temperature_c) VALUES ('psql', %s)"
 
 
 def open_transaction(live_env, value):
