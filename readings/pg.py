@@ -22,6 +22,7 @@ from .models import db
 NOTIFY_CHANNEL = "reading_changes"
 # The assigners' advisory lock: differs from readings.migrate.PG_LOCK_KEY ("wattson").
 ORDER_LOCK_KEY = int.from_bytes(b"wattseq", "big")
+LOCK_WAIT_S = 5
 WAIT_S = 1.0  # how often the listener looks up from its socket to see whether it should stop
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def assign_order():
     committed, so skipping could leave a change unordered until the next write. Holders only run
     this one short statement, so the wait is short.
     """
+    # Bounded, so a stuck holder (a host cut off mid-transaction) costs a logged retry, not a hang.
+    db.session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))  # a constant
     db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDER_LOCK_KEY})
     assigned = db.session.execute(_ASSIGN).rowcount  # a new snapshot: sees every earlier commit
     db.session.commit()
