@@ -75,7 +75,7 @@ def listen(app, relay, stop_event, retry_s=1.0):
                     if _woken(connection):
                         _relay(app, relay)
         except Exception:  # PostgreSQL restarting, or Redis down: reconnect, then catch up
-            log.warning("change listener lost its connection; reconnecting", exc_info=True)
+            log.warning("change listener failed (PostgreSQL or Redis); reconnecting", exc_info=True)
             stop_event.wait(retry_s)
 
 
