@@ -8,7 +8,7 @@ import redis
 from flask import Flask
 
 from . import settings
-from .models import init_db
+from .models import db, init_db
 
 
 def create_db_app(config=None, upgrade=True):
@@ -34,7 +34,7 @@ def start_live_feed(app, check_interval_s=0.1):
     with app.app_context():
         on_postgresql = pg.is_postgresql()
         relay = feed.Relay(redis_client, feed.last_change_id())
-        feed.db.session.remove()
+        db.session.remove()
     if on_postgresql:
         target, args = pg.listen, (app, relay, stop)
     else:
