@@ -18,6 +18,7 @@ One row per (database, server, clients); --web-procs 0 is the development server
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing
 import os
 import random
@@ -219,13 +220,16 @@ def web_command(procs, worker_class):
     return [sys.executable, "-m", "gunicorn", "app:server", "-w", str(procs), "-k", worker_class]
 
 
-def start_web(command, env, log_path):
+def start_web(command, env, log_path, procs):
     web = start(command, env, cwd=REPO,
                 stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{env['PORT']}/"
-    for _ in range(300):
+    url = f"http://127.0.0.1:{env['PORT']}/healthz"
+    answered = set()  # pids: each process has served a request before the clients rush in
+    for _ in range(600):
         try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                answered.add(json.load(response)["pid"])
+            if len(answered) >= max(procs, 1):
                 return web
         except OSError:
             time.sleep(0.1)
@@ -282,7 +286,8 @@ def main(argv=None):
 def measure(args, db, procs, env, workdir):
     """The rows of one (database, server): each client count, median of the runs."""
     pool = multiprocessing.get_context("spawn").Pool(1, _writer_init, (env,))
-    web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{db}-{procs}.log")
+    web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{db}-{procs}.log",
+                    procs)
     server = f"{args.worker_class} {procs}" if procs else "app.py"
     try:
         for clients in args.clients:
