@@ -1,7 +1,8 @@
 """Push latency of the change feed: from the worker's write to K WebSocket clients, beside a poller.
 
 Starts a real Redis and a real web server (`python app.py`, or `gunicorn app:server` with N
-processes for --web-procs N) on a temporary SQLite database, connects K clients to /ws/readings,
+processes for --web-procs N) on a temporary SQLite database or a throwaway PostgreSQL cluster
+(--db, as the tests make it: tests/pg.py), connects K clients to /ws/readings,
 then writes readings at a steady rate with the worker's own write path (tasks.sampling.sample:
 commit, then publish) in a separate process. For every (client, change) it takes receive time minus
 the time the write call began (same machine clock; the commit itself is inside that span, so the
@@ -9,19 +10,20 @@ figure is an upper bound). The comparison is a client that polls the database on
 page with a 1 s timer would.
 
     .venv/bin/python bench/push_latency.py [--clients 1 100 1000] [--web-procs 0 1 2]
-                               [--worker-class gthread|gevent] [--rate 20] [--seconds 10] [--runs 3]
+                               [--db sqlite postgresql] [--worker-class gthread|gevent]
+                               [--rate 20] [--seconds 10] [--runs 3]
 
-One row per (server, clients); --web-procs 0 is the development server.
+One row per (database, server, clients); --web-procs 0 is the development server.
 """
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing
 import os
 import random
 import re
 import resource
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from serve import free_port, start, start_embedded_redis, stop_all  # noqa: E402
+from tests.pg import PgCluster, shell  # noqa: E402
 
 SENSOR = "bench"
 # The server writes frames with json.dumps defaults; reading two numbers beats parsing 1000x.
@@ -114,14 +117,13 @@ async def connect_all(port, since, count):
 
 # ---- the comparison: poll the database once a second ----
 
-async def poll(db_path, after_id, seen, period=1.0):
-    connection = sqlite3.connect(db_path)
+async def poll(db_url, after_id, seen, period=1.0):
     tick = time.time() + random.random() * period
     while True:
         await asyncio.sleep(max(0.0, tick - time.time()))
-        rows = connection.execute("SELECT id FROM readings WHERE id > ? ORDER BY id", (after_id,))
+        rows = query(db_url, "SELECT id FROM readings WHERE id > ? ORDER BY id", (after_id,))
         now = time.time()
-        for (reading_id,) in rows.fetchall():
+        for (reading_id,) in rows:
             seen[reading_id] = now
             after_id = reading_id
         tick += period
@@ -129,26 +131,33 @@ async def poll(db_path, after_id, seen, period=1.0):
 
 # ---- one run ----
 
-def query(db_path, sql, params=()):
-    with sqlite3.connect(db_path) as connection:
-        return connection.execute(sql, params).fetchall()
+def query(db_url, sql, params=()):
+    """Rows of one statement on either database (parameters written `?`)."""
+    connection = shell(db_url)
+    try:
+        if not db_url.startswith("sqlite"):
+            sql = sql.replace("?", "%s")
+        return [tuple(row) for row in connection.execute(sql, params).fetchall()]
+    finally:
+        connection.close()
 
 
-async def one_run(port, db_path, pool, clients, rate, seconds):
-    since = query(db_path, "SELECT coalesce(max(id), 0) FROM reading_changes")[0][0]
-    after_reading = query(db_path, "SELECT coalesce(max(id), 0) FROM readings")[0][0]
+async def one_run(port, db_url, pool, clients, rate, seconds):
+    # Clients remember a change's seq (its delivery position; the id on SQLite).
+    since = query(db_url, "SELECT coalesce(max(seq), 0) FROM reading_changes")[0][0]
+    after_reading = query(db_url, "SELECT coalesce(max(id), 0) FROM readings")[0][0]
     sockets = await connect_all(port, since, clients)
     await asyncio.sleep(1.0)  # each server thread registers with its hub and replays (nothing)
     frames = [[] for _ in sockets]
     polled = {}
     tasks = [asyncio.create_task(listen(r, f)) for (r, _), f in zip(sockets, frames)]
-    tasks.append(asyncio.create_task(poll(db_path, after_reading, polled)))
+    tasks.append(asyncio.create_task(poll(db_url, after_reading, polled)))
 
     loop = asyncio.get_running_loop()
     writes = await loop.run_in_executor(None, pool.apply, write_steadily, (rate, rate * seconds))
     began = dict((reading_id, t) for reading_id, t, _ in writes)
     change_of = dict(query(
-        db_path, "SELECT reading_id, id FROM reading_changes WHERE id > ? AND op = 'INSERT'", (since,)))
+        db_url, "SELECT reading_id, seq FROM reading_changes WHERE seq > ? AND op = 'INSERT'", (since,)))
     started = {change_of[r]: t for r, t in began.items()}
     newest = max(started)
     deadline = time.time() + 10
@@ -211,13 +220,16 @@ def web_command(procs, worker_class):
     return [sys.executable, "-m", "gunicorn", "app:server", "-w", str(procs), "-k", worker_class]
 
 
-def start_web(command, env, log_path):
+def start_web(command, env, log_path, procs):
     web = start(command, env, cwd=REPO,
                 stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{env['PORT']}/"
-    for _ in range(300):
+    url = f"http://127.0.0.1:{env['PORT']}/healthz"
+    answered = set()  # pids: each process has served a request before the clients rush in
+    for _ in range(600):
         try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                answered.add(json.load(response)["pid"])
+            if len(answered) >= max(procs, 1):
                 return web
         except OSError:
             time.sleep(0.1)
@@ -236,6 +248,7 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--web-procs", type=int, nargs="+", default=[0],
                         help="gunicorn processes; 0 = python app.py (the development server)")
+    parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "gevent"],
                         help="gunicorn's worker class (gevent needs the [gevent] extra)")
     parser.add_argument("--rate", type=int, default=20, help="readings written per second")
@@ -245,41 +258,50 @@ def main(argv=None):
     raise_file_limit(2 * max(args.clients) + 512)  # inherited by the web server too
 
     workdir = Path(tempfile.mkdtemp(prefix="push-latency-"))
-    db_path = workdir / "bench.db"
     redis_proc, redis_url = start_embedded_redis()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", REDIS_URL=redis_url,
-               PORT=str(free_port()), SENSORS=SENSOR,
-               # gthread holds a thread per socket; connections need not split evenly over processes
-               WEB_THREADS=str(max(args.clients) + 100))
-    env.pop("SENSOR_URL", None)
-    web = None
+    cluster = PgCluster().start() if "postgresql" in args.db else None
+    print(f"{os.cpu_count()} CPUs; {args.rate} writes/s for {args.seconds} s; "
+          f"median of {args.runs} runs; latency = client receive - write call start")
+    print(f"{'db':>10} {'server':>10} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'msg/s':>9} {'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8} "
+          f"{'1st client':>10} {'fan-out':>8}")
     try:
         time.sleep(0.3)
-        pool = multiprocessing.get_context("spawn").Pool(1, _writer_init, (env,))
-        print(f"{os.cpu_count()} CPUs; {args.rate} writes/s for {args.seconds} s; "
-              f"median of {args.runs} runs; latency = client receive - write call start")
-        print(f"{'server':>10} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msg/s':>9} "
-              f"{'missing':>7} | {'1 s poll p50':>12} {'p99':>6} | {'write ms':>8} "
-              f"{'1st client':>10} {'fan-out':>8}")
-        for procs in args.web_procs:
-            web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{procs}.log")
-            server = f"{args.worker_class} {procs}" if procs else "app.py"
-            for clients in args.clients:
-                runs = [asyncio.run(one_run(int(env["PORT"]), db_path, pool, clients,
-                                            args.rate, args.seconds)) for _ in range(args.runs)]
-                m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-                print(f"{server:>10} {clients:>7} {m['p50'] * 1e3:>8.1f} {m['p99'] * 1e3:>8.1f} "
-                      f"{m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} {m['missing']:>7.0f} | "
-                      f"{m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
-                      f"{m['write_p50'] * 1e3:>8.1f} {m['first_p50'] * 1e3:>10.1f} "
-                      f"{m['fanout_p50'] * 1e3:>8.1f}", flush=True)
-            stop_all([web])
-            web = None
-        pool.close()
+        for db in args.db:
+            for procs in args.web_procs:
+                db_url = (f"sqlite:///{workdir / f'bench-{procs}.db'}" if db == "sqlite"
+                          else cluster.create_database())
+                env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url,
+                           PORT=str(free_port()), SENSORS=SENSOR,
+                           # gthread holds a thread per socket; connections need not split evenly
+                           WEB_THREADS=str(max(args.clients) + 100))
+                env.pop("SENSOR_URL", None)
+                measure(args, db, procs, env, workdir)
     finally:
-        if web:
-            stop_all([web])
+        if cluster:
+            cluster.stop()
         stop_all([redis_proc])
+
+
+def measure(args, db, procs, env, workdir):
+    """The rows of one (database, server): each client count, median of the runs."""
+    pool = multiprocessing.get_context("spawn").Pool(1, _writer_init, (env,))
+    web = start_web(web_command(procs, args.worker_class), env, workdir / f"web-{db}-{procs}.log",
+                    procs)
+    server = f"{args.worker_class} {procs}" if procs else "app.py"
+    try:
+        for clients in args.clients:
+            runs = [asyncio.run(one_run(int(env["PORT"]), env["DATABASE_URL"], pool, clients,
+                                        args.rate, args.seconds)) for _ in range(args.runs)]
+            m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            print(f"{db:>10} {server:>10} {clients:>7} {m['p50'] * 1e3:>8.1f} "
+                  f"{m['p99'] * 1e3:>8.1f} {m['max'] * 1e3:>8.1f} {m['per_s']:>9.0f} "
+                  f"{m['missing']:>7.0f} | {m['poll_p50'] * 1e3:>12.0f} {m['poll_p99'] * 1e3:>6.0f} | "
+                  f"{m['write_p50'] * 1e3:>8.1f} {m['first_p50'] * 1e3:>10.1f} "
+                  f"{m['fanout_p50'] * 1e3:>8.1f}", flush=True)
+    finally:
+        stop_all([web])
+        pool.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import redis
 from flask import Flask
 
 from . import settings
-from .models import init_db
+from .models import db, init_db
 
 
 def create_db_app(config=None, upgrade=True):
@@ -21,8 +21,9 @@ def create_db_app(config=None, upgrade=True):
 
 
 def start_live_feed(app, check_interval_s=0.1):
-    """Start this web process's Redis subscription and its watcher for outside writers."""
-    from . import feed, socket
+    """Start this web process's Redis subscription and its relay for outside writers: a LISTEN
+    connection on PostgreSQL, a check every check_interval_s on SQLite."""
+    from . import feed, pg, socket
     from .hub import Hub
 
     hub = Hub(app, app.config["REDIS_URL"])
@@ -30,10 +31,13 @@ def start_live_feed(app, check_interval_s=0.1):
     hub.start()
     stop = threading.Event()
     redis_client = redis.Redis.from_url(app.config["REDIS_URL"])
-    threading.Thread(
-        target=feed.watch,
-        args=(app, redis_client, check_interval_s, stop),
-        name="readings-watch",
-        daemon=True,
-    ).start()
+    with app.app_context():
+        on_postgresql = pg.is_postgresql()
+        relay = feed.Relay(redis_client, feed.last_change_id())
+        db.session.remove()
+    if on_postgresql:
+        target, args = pg.listen, (app, relay, stop)
+    else:
+        target, args = feed.watch, (app, relay, check_interval_s, stop)
+    threading.Thread(target=target, args=args, name="readings-relay", daemon=True).start()
     return hub

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.types import NullType
 
+from . import pg
 from .models import ReadingChange, db, parse_utc
 
 CHANNEL = "readings"
@@ -98,8 +99,10 @@ def time_order(reading):
     return (reading["taken_at"] is not None, reading["taken_at"] or "", reading["id"])
 
 
+# A change's id, for clients, the hub and replays, is its seq: the order changes became visible in
+# (readings/pg.py), which on SQLite is the row id.
 _CHANGE_COLUMNS = (
-    ReadingChange.id, ReadingChange.op, ReadingChange.reading_id,
+    ReadingChange.seq, ReadingChange.op, ReadingChange.reading_id,
     raw(ReadingChange.sensor_id), raw(ReadingChange.taken_at), raw(ReadingChange.temperature_c),
 )
 
@@ -111,18 +114,18 @@ def change_dict(change_id, op, reading_id, sensor_id, taken_at, temperature_c):
 
 
 def changes_since(since_id, limit=1000):
-    """Changes with id > since_id, oldest first (needs an app context)."""
+    """Changes with id (seq) > since_id, in delivery order (needs an app context)."""
     query = (
         select(*_CHANGE_COLUMNS)
-        .where(ReadingChange.id > since_id)
-        .order_by(ReadingChange.id)
+        .where(ReadingChange.seq > since_id)
+        .order_by(ReadingChange.seq)
         .limit(limit)
     )
     return [change_dict(*row) for row in db.session.execute(query)]
 
 
 def last_change_id():
-    return db.session.execute(select(func.max(ReadingChange.id))).scalar() or 0
+    return db.session.execute(select(func.max(ReadingChange.seq))).scalar() or 0
 
 
 def publish(redis_client, changes):
@@ -131,6 +134,8 @@ def publish(redis_client, changes):
     for change in changes:
         pipe.publish(CHANNEL, encode(change))
     pipe.execute()
+
+
 class Relay:
     """Publishes what the log has gained since this relay last published.
 
@@ -143,6 +148,8 @@ class Relay:
         self.cursor = cursor
 
     def run_once(self):
+        if pg.is_postgresql():
+            pg.assign_order()  # every relay orders what has committed before it reads
         published = 0
         while True:
             changes = changes_since(self.cursor)
@@ -154,15 +161,14 @@ class Relay:
             published += len(changes)
 
 
-def watch(app, redis_client, interval_s, stop_event):
-    """Relay writes made outside the app (sqlite3 shell, psql, other hosts) within interval_s.
+def watch(app, relay, interval_s, stop_event):
+    """SQLite: relay writes made outside the app (sqlite3 shell, other programs) within interval_s.
+    (PostgreSQL wakes the relay by NOTIFY instead: pg.listen.)
 
     Runs on the server in a thread; the browser never asks. Errors are logged and retried, and
     the relay's cursor only moves on success, so nothing is skipped.
     """
     with app.app_context():
-        relay = Relay(redis_client, last_change_id())
-        db.session.rollback()
         while not stop_event.wait(interval_s):
             try:
                 relay.run_once()

@@ -1,8 +1,8 @@
 """The readings table, its change log, and the database set-up (SQLite WAL or PostgreSQL).
 
 `readings` is a public interface: people and other programs write to it directly. Triggers copy
-every INSERT, UPDATE and DELETE into `reading_changes`, whose increasing ids are what clients
-remember and replay from.
+every INSERT, UPDATE and DELETE into `reading_changes`, whose increasing `seq` (the order in which
+changes become visible) is what clients remember and replay from.
 """
 from datetime import datetime, timezone
 
@@ -83,6 +83,9 @@ class ReadingChange(db.Model):
     sensor_id = db.Column(db.Text)
     taken_at = db.Column(UTCDateTime)
     temperature_c = db.Column(db.Float)
+    # The delivery order, and the id clients see: NULL until committed and assigned (readings/pg.py,
+    # migrations/versions/0007_change_order.py); equal to id on SQLite.
+    seq = db.Column(db.BigInteger().with_variant(db.Integer(), "sqlite"))
 
 
 class SampleSlot(db.Model):

@@ -44,7 +44,7 @@ def needs_resync(since_id, pruned_through_id):
 
 
 def pruned_through():
-    """The highest change-log id pruned so far (0: none)."""
+    """The highest change seq (the id clients count by) pruned so far (0: none)."""
     return db.session.execute(select(LogRetention.pruned_through_id)).scalar() or 0
 
 
@@ -80,16 +80,20 @@ def log_boundary(before):
 
 
 def _old_changes(boundary, batch):
-    query = (select(ReadingChange.id).where(ReadingChange.id < boundary)
+    # Clients count changes by seq (the delivery order), so that is what the mark records; a
+    # change not yet ordered (seq NULL: its relay has not run) is news nobody has seen: kept.
+    query = (select(ReadingChange.id, ReadingChange.seq)
+             .where(ReadingChange.id < boundary, ReadingChange.seq.is_not(None))
              .order_by(ReadingChange.id).limit(batch))
-    ids = db.session.execute(query).scalars().all()
-    if not ids:
+    rows = db.session.execute(query).all()
+    if not rows:
         return 0
-    db.session.execute(delete(ReadingChange).where(ReadingChange.id.in_(ids)))
-    db.session.execute(update(LogRetention).where(LogRetention.pruned_through_id < ids[-1])
-                       .values(pruned_through_id=ids[-1]))
+    newest_seq = max(seq for _, seq in rows)
+    db.session.execute(delete(ReadingChange).where(ReadingChange.id.in_([i for i, _ in rows])))
+    db.session.execute(update(LogRetention).where(LogRetention.pruned_through_id < newest_seq)
+                       .values(pruned_through_id=newest_seq))
     db.session.commit()
-    return len(ids)
+    return len(rows)
 
 
 def _old_alerts(before, batch):

@@ -49,6 +49,8 @@ def flask_config(env=os.environ):
     """The Flask config mapping shared by the web app and the worker."""
     return {
         "SQLALCHEMY_DATABASE_URI": database_url(env),
+        # A pooled connection that died with a PostgreSQL restart is replaced, not handed out.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url(env),
         "SENSORS": sensors(env),
         "SAMPLE_PERIOD_S": sample_period_s(env),

@@ -65,11 +65,12 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture
-def live_env(tmp_path, redis_server):
-    """Environment for the web app and the worker: a fresh SQLite file, the test Redis."""
+def live_env(tmp_path, redis_server, request):
+    """Environment for the web app and the worker: a fresh database (SQLite, or each kind when
+    the test uses the `database` fixture), the test Redis."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'wattson.db'}",
+        DATABASE_URL=database_url(request, tmp_path / "wattson.db"),
         REDIS_URL=redis_server.url,
         SAMPLE_PERIOD_S="1",
         SENSORS="sensor-1",
@@ -142,23 +143,26 @@ def celery_worker(live_env, tmp_path):
 
 @pytest.fixture
 def db_exec(live_env):
-    """Run SQL on the test database as a person with the sqlite3 shell would (autocommit)."""
-    path = live_env["DATABASE_URL"].removeprefix("sqlite:///")
-
-    def run(sql, params=()):
-        with sqlite3.connect(path, timeout=5, isolation_level=None) as connection:
-            return connection.execute(sql, params).fetchall()
-
-    return run
+    """Run SQL on the test database as a person with the sqlite3 shell or psql would (autocommit).
+    Parameters are written `?` for both."""
+    url = live_env["DATABASE_URL"]
+    if url.startswith("sqlite"):
+        def run(sql, params=()):
+            with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=5,
+                                 isolation_level=None) as connection:
+                return connection.execute(sql, params).fetchall()
+        return run
+    return psql_exec(url)
 
 
 @pytest.fixture
-def db_app(tmp_path, redis_server):
-    """An in-process Flask app bound to a fresh SQLite database (no web server, no threads)."""
+def db_app(tmp_path, redis_server, request):
+    """An in-process Flask app bound to a fresh database (no web server, no threads): SQLite, or
+    each kind when the test uses the `database` fixture."""
     from readings import create_db_app
 
     app = create_db_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'unit.db'}",
+        "SQLALCHEMY_DATABASE_URI": database_url(request, tmp_path / "unit.db"),
         "REDIS_URL": redis_server.url,
         "SENSORS": ["sensor-1"],
     })
@@ -271,3 +275,51 @@ def labelling_worker(live_env, tmp_path):
     worker.start()
     yield worker
     worker.stop()
+
+
+# ---- both databases: the live-path tests run on SQLite and on PostgreSQL (issue 9, item 2) ----
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """Which database the test's live_env, db_exec and db_app use: `pytestmark =
+    pytest.mark.usefixtures("database")` runs a module on both."""
+    return request.param
+
+
+both_databases = pytest.mark.usefixtures("database")
+
+
+def database_url(request, sqlite_path):
+    """A fresh database's URL: SQLite at sqlite_path unless the test runs on PostgreSQL."""
+    if "database" in request.fixturenames and request.getfixturevalue("database") == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{sqlite_path}"
+
+
+def on_postgresql(url):
+    return url.startswith("postgresql")
+
+
+def psql_exec(url):
+    """db_exec's PostgreSQL twin: each statement on a new autocommit connection, as psql -c."""
+    import psycopg
+    from pg import libpq_url
+
+    def run(sql, params=()):
+        with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+            cursor = connection.execute(sql.replace("?", "%s"), params)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+    return run
+
+
+def newest_change(db_exec, timeout=20.0):
+    """The id clients see (seq) for the newest change in the log, once a relay has ordered it:
+    at once on SQLite, within moments on PostgreSQL (the web process's listener assigns it)."""
+    seq = []
+
+    def ordered():
+        seq[:] = db_exec("SELECT seq FROM reading_changes ORDER BY id DESC LIMIT 1")[0]
+        return seq[0] is not None
+
+    wait_until(ordered, timeout=timeout, what="the newest change to be ordered")
+    return seq[0]

@@ -82,3 +82,9 @@ def shell(url):
     if url.startswith("sqlite"):
         return sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)
     return psycopg.connect(libpq_url(url), autocommit=True)
+
+
+def restart(cluster):
+    """Restart the cluster's server as an operator would (every connection is cut)."""
+    cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(cluster.dir / "server.log"),
+                 "-m", "fast", "-w", "-t", "60", "restart")

@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from tests.conftest import wait_until
+from tests.conftest import both_databases, wait_until
 from tests.test_monitor_page import insert_now, open_monitor, status, table_rows
 
 
@@ -28,6 +28,7 @@ def test_status_says_whether_readings_arrive(dash_duo, web_server, celery_worker
     wait_for_status(dash_duo, "live", timeout=60)
 
 
+@both_databases
 def test_a_reading_by_hand_makes_a_stale_page_live(dash_duo, web_server, db_exec):
     insert_now(db_exec, 20.0, seconds_ago=60)
     open_monitor(dash_duo, web_server.url)

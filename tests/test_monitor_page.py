@@ -1,9 +1,12 @@
 """The monitor page in headless Chromium against a real web server (and worker) subprocess.
 
-Changes are made the way people make them: the worker's beat, or raw SQL with the sqlite3 module.
+Changes are made the way people make them: the worker's beat, or raw SQL with the sqlite3 module
+or psql. The tests of the live path itself (worker, raw SQL, a burst, a restart) run on SQLite and
+PostgreSQL (both_databases); those of the page's own logic, the same on either, on SQLite only.
 """
 import re
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
@@ -12,7 +15,7 @@ from selenium.webdriver.support.ui import Select
 from readings import create_db_app
 from readings.feed import Relay, last_change_id
 from readings.store import write_reading
-from tests.conftest import wait_until
+from tests.conftest import both_databases, wait_until
 
 
 @pytest.fixture
@@ -58,10 +61,11 @@ def chart_ids(dash_duo):
 
 
 def insert_now(db_exec, temperature_c, sensor="sensor-1", seconds_ago=0):
-    """Insert a reading by hand, taken `seconds_ago`, in SQLite's own timestamp format."""
-    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES "
-            "(?, strftime('%Y-%m-%d %H:%M:%f', 'now', ?), ?)",
-            (sensor, f"-{seconds_ago} seconds", temperature_c))
+    """Insert a reading by hand, taken `seconds_ago`, as UTC text both databases read alike
+    (SQLite's own timestamp format; PostgreSQL's sessions here are in UTC)."""
+    taken_at = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES (?, ?, ?)",
+            (sensor, taken_at.strftime("%Y-%m-%d %H:%M:%S.%f"), temperature_c))
     return db_exec("SELECT max(id) FROM readings")[0][0]
 
 
@@ -69,6 +73,7 @@ def wait_for(check, what, timeout=10):
     wait_until(check, timeout=timeout, interval=0.1, what=what)
 
 
+@both_databases
 def test_reading_written_by_the_worker_appears(dash_duo, web_server, celery_worker, db_exec):
     open_monitor(dash_duo, web_server.url)
     seen_before = db_exec("SELECT coalesce(max(id), 0) FROM readings")[0][0]
@@ -84,6 +89,7 @@ def test_reading_written_by_the_worker_appears(dash_duo, web_server, celery_work
     assert newest in chart_ids(dash_duo)
 
 
+@both_databases
 def test_insert_update_delete_by_raw_sql_appear(dash_duo, web_server, db_exec):
     # Seconds old: the hand-written row below gets CURRENT_TIMESTAMP, whole seconds only.
     earlier = insert_now(db_exec, 19.0, seconds_ago=5)
@@ -187,6 +193,7 @@ def test_points_leave_the_chart_as_they_leave_the_window(dash_duo, web_server, d
     assert set(table_rows(dash_duo)) == {old, fresh}  # the table lists the latest, any age
 
 
+@both_databases
 def test_a_burst_of_writes_is_applied_without_reconnecting(dash_duo, web_server, live_env):
     """Frames that arrive faster than Dash runs callbacks are all applied, none lost."""
     app = create_db_app({"SQLALCHEMY_DATABASE_URI": live_env["DATABASE_URL"],
@@ -221,6 +228,7 @@ def test_reconnects_after_the_server_drops_sockets(dash_duo, web_server, db_exec
     wait_for_socket(dash_duo)
 
 
+@both_databases
 def test_catches_up_after_a_server_restart(dash_duo, web_server, db_exec):
     insert_now(db_exec, 18.0)
     open_monitor(dash_duo, web_server.url)

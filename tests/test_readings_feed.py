@@ -5,8 +5,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import redis
+from conftest import both_databases
 
-from readings import store
+from readings import pg, store
 from readings.feed import CHANNEL, Relay, changes_since, last_change_id
 from readings.hub import Hub
 from readings.models import Reading, db
@@ -59,6 +60,14 @@ def test_window_and_latest(db_app):
     assert store.sensor_ids() == ["sensor-1", "other", "s"]
 
 
+def write(value):
+    """A reading written and ordered, as the relay orders it before publishing (PostgreSQL)."""
+    reading_id = store.write_reading("s", value)
+    if pg.is_postgresql():
+        pg.assign_order()
+    return reading_id
+
+
 def subscribe(redis_url):
     pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(CHANNEL)
@@ -75,6 +84,7 @@ def received(pubsub, n, timeout=3.0):
     return out
 
 
+@both_databases
 def test_relay_publishes_each_new_change_once_in_order(db_app, redis_server):
     pubsub = subscribe(redis_server.url)
     relay = Relay(redis.Redis.from_url(redis_server.url), last_change_id())
@@ -86,6 +96,7 @@ def test_relay_publishes_each_new_change_once_in_order(db_app, redis_server):
     assert [m["op"] for m in got] == ["INSERT"] * 3
 
 
+@both_databases
 def test_relay_keeps_its_cursor_when_redis_is_down(db_app):
     relay = Relay(redis.Redis.from_url("redis://127.0.0.1:9/0"), 0)
     store.write_reading("s", 20.0)
@@ -107,12 +118,13 @@ class RecordingSocket:
         self.frames.append(json.loads(text))
 
 
+@both_databases
 def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
     hub = Hub(db_app, redis_server.url)
     ws = RecordingSocket()
     hub.connect(ws, 0).go_live()
     for value in (20.0, 21.0, 22.0):
-        store.write_reading("s", value)
+        write(value)
     hub.receive(json.dumps({"id": 3}))  # news of 3 only: 1 and 2 come from the log
     hub.receive(json.dumps({"id": 2}))  # a late duplicate
     hub.receive(b"not json")            # ignored, logged
@@ -120,21 +132,23 @@ def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
     assert ws.frames[0]["prev"] == 0 and ws.frames[0]["last"] == 3
 
 
+@both_databases
 def test_client_keeps_news_while_replaying_and_sends_each_change_once(db_app, redis_server):
     hub = Hub(db_app, redis_server.url)
     ws = RecordingSocket()
     client = hub.connect(ws, 0)
-    ids = [store.write_reading("s", 20.0 + i) for i in range(3)]
+    ids = [write(20.0 + i) for i in range(3)]
     hub.receive(json.dumps({"id": 3}))  # news arrives before the replay is done
     client.replay(changes_since(0)[:2])
     client.go_live()
-    store.write_reading("s", 30.0)
+    write(30.0)
     hub.receive(json.dumps({"id": 4}))
     sent = [c["id"] for f in ws.frames for c in f["changes"]]
     assert sent == ids + [4]
     assert all(f["prev"] == g["last"] for g, f in zip(ws.frames, ws.frames[1:]))
 
 
+@both_databases
 def test_a_client_that_stops_reading_is_closed_not_waited_for(db_app, redis_server):
     hub = Hub(db_app, redis_server.url)
     stalled = RecordingSocket()
@@ -146,7 +160,7 @@ def test_a_client_that_stops_reading_is_closed_not_waited_for(db_app, redis_serv
             break
     client = hub.connect(stalled, 0)
     client.go_live()
-    store.write_reading("s", 20.0)
+    write(20.0)
     hub.receive(json.dumps({"id": 1}))
     assert client.closed.is_set() and stalled.frames == []
 

@@ -1,13 +1,15 @@
-"""The WebSocket against a real `python app.py`, a real Redis and a real SQLite file."""
+"""The WebSocket against a real `python app.py`, a real Redis, and SQLite or PostgreSQL."""
 import json
 import time
 from pathlib import Path
 
 import pytest
 import websocket
-from conftest import wait_until
+from conftest import newest_change, wait_until
 
 from readings.socket import same_origin
+
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def ws_url(web_server, since=None):
@@ -32,7 +34,7 @@ def read_changes(ws, until_id, timeout=5.0):
 def insert(db_exec, value, sensor="sensor-1"):
     db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) "
             "VALUES (?, '2026-11-29 12:00:00', ?)", (sensor, value))
-    return db_exec("SELECT max(id) FROM reading_changes")[0][0]
+    return newest_change(db_exec)
 
 
 def test_replays_from_since_then_streams_outside_writes(web_server, db_exec):

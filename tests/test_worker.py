@@ -1,15 +1,16 @@
-"""A real `celery -A tasks worker -B` against a real Redis and a SQLite file."""
+"""A real `celery -A tasks worker -B` against a real Redis and SQLite (or PostgreSQL, marked)."""
 import json
 import sqlite3
 import time
 
 import pytest
 import redis
-from conftest import wait_until
+from conftest import both_databases, wait_until
 
 from readings.feed import CHANNEL
 
 
+@both_databases
 def test_beat_driven_reading_lands_in_the_database_and_on_the_channel(
         live_env, redis_server, request, db_exec):
     pubsub = redis.Redis.from_url(redis_server.url).pubsub(ignore_subscribe_messages=True)
@@ -35,6 +36,7 @@ def flaky_sensor(http_device):
     return http_device(lambda path: (200, replies.pop(0) if len(replies) > 1 else replies[0])) + "/"
 
 
+@both_databases
 def test_bad_values_are_logged_and_not_written(live_env, flaky_sensor, request, db_exec):
     live_env["SENSOR_URL"] = flaky_sensor
     worker = request.getfixturevalue("celery_worker")
@@ -45,6 +47,7 @@ def test_bad_values_are_logged_and_not_written(live_env, flaky_sensor, request, 
     assert "not finite" in log and "outside -50..150" in log and "neither a number nor JSON" in log
 
 
+@both_databases
 def test_unreachable_sensor_is_logged_and_the_worker_carries_on(live_env, request, db_exec):
     live_env["SENSOR_URL"] = "http://127.0.0.1:9/"
     worker = request.getfixturevalue("celery_worker")
