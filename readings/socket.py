@@ -9,6 +9,7 @@ from simple_websocket import ConnectionClosed
 
 from .feed import changes_since, last_change_id
 from .models import db
+from .retention import needs_resync, pruned_through
 
 PATH = "/ws/readings"
 HEARTBEAT_S = 15.0  # at most; with a shorter sampling period, once a period
@@ -54,14 +55,14 @@ def parse_since(value):
     return since if 0 <= since <= MAX_ID else None
 
 
-def start_id(value, newest):
+def start_id(value, newest, pruned=0):
     """Where a client starts: (id, resync). No `since` means from now; a `since` we cannot
-    serve (garbage, out of range, or ahead of the log after a database reset) means from now,
-    and the client is told to reload its snapshot."""
+    serve (garbage, out of range, ahead of the log after a database reset, or behind what
+    retention pruned, a hole) means from now, and the client is told to reload its snapshot."""
     if value is None:
         return newest, False
     since = parse_since(value)
-    if since is None or since > newest:
+    if since is None or since > newest or needs_resync(since, pruned):
         return newest, True
     return since, False
 
@@ -69,7 +70,7 @@ def start_id(value, newest):
 @sock.route(PATH)
 def readings_socket(ws):
     hub = current_app.extensions["readings_hub"]
-    since, resync = start_id(request.args.get("since"), last_change_id())
+    since, resync = start_id(request.args.get("since"), last_change_id(), pruned_through())
     # Registered before reading the log, so nothing falls between the replay and live news.
     client = hub.connect(ws, since)
     heartbeat_s = min(HEARTBEAT_S, float(current_app.config.get("SAMPLE_PERIOD_S", HEARTBEAT_S)))

@@ -131,6 +131,20 @@ def test_a_since_the_server_cannot_serve_gets_a_resync_then_live_changes(web_ser
     assert "Traceback" not in web_server.output() and " 500 " not in web_server.output()
 
 
+def test_a_since_behind_what_retention_pruned_gets_a_resync(web_server, db_exec):
+    """A tab left open past RETENTION_DAYS: its next change was pruned, so replaying would skip
+    it; the client starts from a fresh snapshot instead of from a hole."""
+    first = insert(db_exec, 20.0)
+    newest = insert(db_exec, 21.0)
+    db_exec("DELETE FROM reading_changes WHERE seq <= ?", (newest - 1,))  # what prune() does
+    db_exec("UPDATE log_retention SET pruned_through_id = ?", (newest - 1,))
+    ws = websocket.create_connection(ws_url(web_server, since=first - 1))
+    resync = first_frame(ws)
+    assert resync["resync"] is True and resync["last"] == newest
+    ws = websocket.create_connection(ws_url(web_server, since=newest - 1))  # saw all pruned
+    assert "resync" not in first_frame(ws, timeout=10)
+
+
 def test_a_usable_since_gets_no_resync(web_server, db_exec):
     newest = insert(db_exec, 20.0)
     ws = websocket.create_connection(ws_url(web_server, since=newest))
