@@ -46,8 +46,12 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """On SIGTERM close this process's WebSockets first: browsers reconnect, to any process, and
-    replay from their last id, and the stop does not wait out the graceful timeout."""
+    """Warm up, then on SIGTERM close this process's WebSockets first: browsers reconnect, to any
+    process, and replay from their last id, and the stop does not wait out the graceful timeout."""
+    # Dash sets itself up on its first request, and that set-up is not thread-safe: many pages
+    # arriving at a fresh process at once raced in it ("dictionary changed size during
+    # iteration", handshakes answered 500). One request here, before any client's, does it once.
+    worker.wsgi.test_client().get("/", headers={"Accept-Encoding": "identity"})
     hub = worker.wsgi.extensions["readings_hub"]
     stopping = threading.Event()
 
