@@ -14,7 +14,6 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   const OFFLINE_AFTER = 3;  // failed attempts before the badge says offline (retries continue)
-  const MAX_FRONT_DELETES = 20;  // beyond this a full reassignment is cheaper than many deletes
 
   // `applied`: the newest change id `advance` has put in the store, so a server snapshot that
   // lands later and older (a user's refresh racing a push) can be told and caught up.
@@ -26,7 +25,7 @@
     type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
   });
 
-  // ---- formatting (the page shows UTC throughout, like the chart axis) ----
+  // ---- formatting (times in the browser's zone, or UTC when chosen) ----
 
   function inUnit(celsius, unit) {
     return unit === "F" ? celsius * 9 / 5 + 32 : celsius;
@@ -63,10 +62,6 @@
     const count = points.length === 1 ? "1 reading" : points.length + " readings";
     return formatTemperature(Math.min(...values), unit) + " to "
       + formatTemperature(Math.max(...values), unit) + " · " + count;
-  }
-
-  function plotlyTime(takenAt) {  // same rule as readings.figures.plotly_time
-    return takenAt.replace("Z", "").replace("T", " ");
   }
 
   // ---- state: pure functions of the store and a list of changes ----
@@ -158,37 +153,68 @@
 
   const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
 
-  // How many points left the front, if `after` is `before` minus a head plus a tail; else -1.
-  function droppedHead(before, after) {
-    let head = after.length ? before.indexOf(after[0]) : before.length;
-    if (head < 0) head = before.length;
-    for (let i = head; i < before.length; i++) {
-      if (before[i] !== after[i - head]) return -1;
-    }
-    return head;
+  // ---- the chart: drawn here from the store, in the chosen unit and time zone ----
+
+  const GAP_PERIODS = 2.5;  // a longer silence between two readings breaks the line
+  const MIN_SPAN_C = 2;  // the y-axis shows at least this many degrees C: noise looks like noise
+
+  // Epoch ms as plotly reads a date: wall-clock text in UTC or in the browser's zone.
+  function displayTime(ms, tz) {
+    const shift = tz === "utc" ? 0 : new Date(ms).getTimezoneOffset() * 60000;
+    return new Date(ms - shift).toISOString().replace("T", " ").replace("Z", "");
   }
 
-  function figurePatch(before, after, unit) {
+  // x, y and ids of the trace; a null y between two readings further apart than the gap.
+  function traceColumns(points, unit, tz, gapMs) {
+    const x = [], y = [], ids = [];
+    points.forEach((p, i) => {
+      const t = millis(p);
+      if (i > 0 && t - millis(points[i - 1]) > gapMs) {
+        x.push(displayTime((t + millis(points[i - 1])) / 2, tz));
+        y.push(null);
+        ids.push(null);
+      }
+      x.push(displayTime(t, tz));
+      y.push(inUnit(p.temperature_c, unit));
+      ids.push(p.id);
+    });
+    return {x: x, y: y, customdata: ids};
+  }
+
+  // Centred on the data, padded out to MIN_SPAN_C (in the display unit).
+  function yRange(points, unit) {
+    const values = points.map((p) => inUnit(p.temperature_c, unit));
+    const low = Math.min(...values), high = Math.max(...values);
+    const span = Math.max(high - low, inUnit(MIN_SPAN_C, unit) - inUnit(0, unit));
+    const pad = (span - (high - low)) / 2 + span * 0.05;
+    return [low - pad, high + pad];
+  }
+
+  function xRange(data, tz) {
+    const now = clockNow(data);
+    return [displayTime(now - data.window_s * 1000, tz), displayTime(now, tz)];
+  }
+
+  function zoneName(tz) {
+    return tz === "utc" ? "UTC" : Intl.DateTimeFormat().resolvedOptions().timeZone;
+  }
+
+  function drawPatch(data, unit, tz) {
     const patch = new window.dash_clientside.Patch();
-    const columns = {
-      x: (p) => plotlyTime(p.taken_at),
-      y: (p) => inUnit(p.temperature_c, unit),
-      customdata: (p) => p.id,
-    };
-    const empty = after.length === 0;  // see readings.figures.live_figure
+    const points = data.points;
+    const empty = points.length === 0;  // see readings.figures.live_figure
     patch.assign(["layout", "annotations", 0, "visible"], empty);
     patch.assign(["layout", "xaxis", "visible"], !empty);
     patch.assign(["layout", "yaxis", "visible"], !empty);
-    const head = droppedHead(before, after);
-    if (head < 0 || head > MAX_FRONT_DELETES) {
-      Object.keys(columns).forEach((k) => patch.assign(["data", 0, k], after.map(columns[k])));
-      return patch.build();
+    patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+    patch.assign(["layout", "xaxis", "autorange"], false);
+    patch.assign(["layout", "xaxis", "title", "text"], "time (" + zoneName(tz) + ")");
+    if (!empty) {
+      patch.assign(["layout", "yaxis", "range"], yRange(points, unit));
+      patch.assign(["layout", "yaxis", "autorange"], false);
     }
-    const tail = after.slice(before.length - head);
-    Object.keys(columns).forEach((k) => {
-      for (let i = 0; i < head; i++) patch.delete(["data", 0, k, 0]);
-      if (tail.length) patch.extend(["data", 0, k], tail.map(columns[k]));
-    });
+    const columns = traceColumns(points, unit, tz, GAP_PERIODS * data.period_s * 1000);
+    Object.keys(columns).forEach((k) => patch.assign(["data", 0, k], columns[k]));
     return patch.build();
   }
 
@@ -264,18 +290,30 @@
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.monitor = {
     // A frame or a clock tick: fold changes into the store, patch the chart.
-    advance: function (_message, _tick, data, unit) {
-      if (!data) return [noUpdate(), noUpdate()];
+    advance: function (_message, _tick, data) {
+      if (!data) return noUpdate();
       const {changes, last} = drain(data.last);
       connection.applied = last;
       const next = step(data, changes, clockNow(data));
       next.last = last;
-      const pointsChanged = next.points !== data.points;
-      if (!pointsChanged && next.recent === data.recent && last === data.last
+      if (next.points === data.points && next.recent === data.recent && last === data.last
           && next.freshest_ms === data.freshest_ms) {
-        return [noUpdate(), noUpdate()];
+        return noUpdate();
       }
-      return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
+      return next;
+    },
+
+    // The chart, whenever the store, the unit or the zone changes.
+    draw: function (data, unit, tz) {
+      return data ? drawPatch(data, unit, tz) : noUpdate();
+    },
+
+    // The x-axis moves with time, by the server's clock: [now - window, now].
+    slide: function (_tick, data, tz) {
+      if (!data) return noUpdate();
+      const patch = new window.dash_clientside.Patch();
+      patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+      return patch.build();
     },
 
     // A snapshot older than what was already applied: the socket will not send those changes
@@ -284,11 +322,12 @@
       if (data && data.last < connection.applied) reconnect(data.last);
     },
 
-    render: function (data, unit) {
+    render: function (data, unit, tz) {
+      const when = (r) => displayTime(millis(r), tz).slice(0, 19);
       const recent = (data && data.recent) || [];
       const [latest, before] = recent.filter(isValid);
       const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
-        html("Td", r.taken_at ? plotlyTime(r.taken_at).slice(0, 19) : "—"),
+        html("Td", r.taken_at ? when(r) : "—"),
         isValid(r)
           ? html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"})
           : html("Td", "invalid: " + r.reason, {className: "text-end monitor-invalid"}),
@@ -298,9 +337,11 @@
         (data && data.sensor) || "no sensor",
         latest ? formatTemperature(latest.temperature_c, unit) : "—",
         before ? formatDelta(before.temperature_c, latest.temperature_c, unit) : "",
-        latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
+        latest ? "taken " + when(latest) + " " + zoneName(tz) : "no readings yet",
         describeRange((data && data.points) || [], unit),
         rows,
+        "Taken at (" + zoneName(tz) + ")",
+        "Times in " + zoneName(tz),
       ];
     },
 

@@ -44,9 +44,9 @@ def snapshot(sensor, window_s):
     }
 
 
-def figure(data, unit):
-    revision = f"{data['sensor']}-{data['window_s']}-{unit}"
-    return live_figure(data["points"], unit, revision=revision)
+def figure(data):
+    """The first drawing; from then on the browser draws (monitor.js `draw`), in its zone."""
+    return live_figure(data["points"], "C", revision=f"{data['sensor']}-{data['window_s']}")
 
 
 def toggle(component_id, options, value):
@@ -93,6 +93,8 @@ def chart_card(data):
     controls = html.Div([
         toggle("monitor-window", WINDOWS, DEFAULT_WINDOW_S),
         toggle("monitor-unit", {"C": "°C", "F": "°F"}, "C"),
+        toggle("monitor-tz", {"local": "Local", "utc": "UTC"}, "local"),
+        html.Span(id="monitor-zone", className="text-muted small"),
         # live / stale / reconnecting / offline, from assets/monitor.js (feedStatus)
         dbc.Badge("reconnecting", id="feed-status", color="warning", pill=True,
                   className="monitor-badge"),
@@ -104,7 +106,7 @@ def chart_card(data):
         ),
         dbc.CardBody(dcc.Graph(
             id="monitor-graph",
-            figure=figure(data, "C"),
+            figure=figure(data),
             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
         ), className="p-1"),
     ], className="h-100")
@@ -112,7 +114,7 @@ def chart_card(data):
 
 def table_card():
     header = html.Thead(html.Tr([
-        html.Th("Taken at (UTC)"),
+        html.Th("Taken at", id="monitor-table-zone"),
         html.Th("Temperature", className="text-end"),
         html.Th("#", className="text-end"),
     ]))
@@ -148,28 +150,41 @@ def layout(**_query):
 
 @callback(
     Output("monitor-data", "data", allow_duplicate=True),
-    Output("monitor-graph", "figure", allow_duplicate=True),
     Input("monitor-sensor", "value"),
     Input("monitor-window", "value"),
-    Input("monitor-unit", "value"),
     Input("monitor-resync", "data"),
     prevent_initial_call=True,
 )
-def refresh(sensor, window_s, unit, _resync):
+def refresh(sensor, window_s, _resync):
     """A user's choice, or a socket that could not serve the browser's change id (a database
     reset under an open tab): a fresh snapshot; the browser carries on from its change id."""
-    data = snapshot(sensor, int(window_s))
-    return data, figure(data, unit)
+    return snapshot(sensor, int(window_s))
 
 
 clientside_callback(
     ClientsideFunction(namespace="monitor", function_name="advance"),
     Output("monitor-data", "data", allow_duplicate=True),
-    Output("monitor-graph", "figure", allow_duplicate=True),
     Input("monitor-ws", "message"),
     Input("monitor-clock", "data"),
     State("monitor-data", "data"),
-    State("monitor-unit", "value"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="draw"),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-data", "data"),
+    Input("monitor-unit", "value"),
+    Input("monitor-tz", "value"),
+    prevent_initial_call="initial_duplicate",
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="slide"),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-clock", "data"),
+    State("monitor-data", "data"),
+    State("monitor-tz", "value"),
     prevent_initial_call=True,
 )
 
@@ -187,8 +202,11 @@ clientside_callback(
     Output("monitor-taken-at", "children"),
     Output("monitor-range", "children"),
     Output("monitor-table-body", "children"),
+    Output("monitor-table-zone", "children"),
+    Output("monitor-zone", "children"),
     Input("monitor-data", "data"),
     Input("monitor-unit", "value"),
+    Input("monitor-tz", "value"),
 )
 
 clientside_callback(

@@ -37,7 +37,8 @@ def live_figure(points, unit="C", revision=None):
         customdata=[p["id"] for p in points],
         mode="lines+markers",
         line={"width": 2, "color": "#0d6efd"},
-        marker={"size": 3},
+        marker={"size": 6},
+        connectgaps=False,
         hovertemplate=f"%{{x|%H:%M:%S}} UTC<br><b>%{{y:.1f}} {symbol}</b><extra></extra>",
         name="temperature",
     )
