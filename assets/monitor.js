@@ -56,12 +56,12 @@
     return Math.floor(s / 86400) + " days ago";
   }
 
-  function describeRange(points, unit) {
-    if (!points.length) return "no readings";
-    const values = points.map((p) => p.temperature_c);  // valid readings only: see step
-    const count = points.length === 1 ? "1 reading" : points.length + " readings";
-    return formatTemperature(Math.min(...values), unit) + " to "
-      + formatTemperature(Math.max(...values), unit) + " · " + count;
+  function describeRange(rows, unit) {
+    if (!rows.length) return "no readings";
+    const n = rows.reduce((sum, r) => sum + r.n, 0);  // valid readings only: see step
+    const count = n === 1 ? "1 reading" : n + " readings";
+    return formatTemperature(Math.min(...rows.map((r) => r.min)), unit) + " to "
+      + formatTemperature(Math.max(...rows.map((r) => r.max)), unit) + " · " + count;
   }
 
   // ---- state: pure functions of the store and a list of changes ----
@@ -111,12 +111,64 @@
     return newest;
   }
 
+  // ---- long windows: buckets (see readings/buckets.py for the design) ----
+
+  const rawFrom = (data) => (data.bucket_s ? data.raw_from : -Infinity);
+
+  // A change to a row older than the raw readings: an INSERT is added to its bucket exactly, an
+  // UPDATE or DELETE marks the bucket approximate (the frame does not carry the old value).
+  function foldOld(buckets, changes, data) {
+    const size = data.bucket_s * 1000;
+    const byStart = new Map(buckets.map((b) => [b.t, b]));
+    let changed = false;
+    changes.forEach((change) => {
+      const r = change.reading;
+      const t = millis(r);
+      if (r.sensor_id !== data.sensor || !(t < data.raw_from)) return;
+      const start = Math.floor(t / size) * size;
+      const old = byStart.get(start);
+      if (change.op === "INSERT" && isValid(r)) {
+        const b = old || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0};
+        byStart.set(start, Object.assign({}, b, {
+          min: Math.min(b.min, r.temperature_c), max: Math.max(b.max, r.temperature_c),
+          mean: (b.mean * b.n + r.temperature_c) / (b.n + 1), n: b.n + 1}));
+        changed = true;
+      } else if (old) {
+        byStart.set(start, Object.assign({}, old, {approx: true}));
+        changed = true;
+      }
+    });
+    return changed ? Array.from(byStart.values()).sort((a, b) => a.t - b.t) : buckets;
+  }
+
+  // The chart's rows, oldest first: {t, min, mean, max, n, id}; one per reading in a raw window,
+  // one per bucket in a long one (the open bucket's from the raw readings, here).
+  function series(data) {
+    const rows = data.points.map((p) => ({
+      t: millis(p), min: p.temperature_c, mean: p.temperature_c, max: p.temperature_c, n: 1, id: p.id}));
+    if (!data.bucket_s) return rows;
+    const size = data.bucket_s * 1000;
+    const open = new Map();
+    rows.forEach((r) => {
+      const start = Math.floor(r.t / size) * size;
+      const b = open.get(start) || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0, id: null};
+      open.set(start, Object.assign(b, {
+        min: Math.min(b.min, r.min), max: Math.max(b.max, r.max),
+        mean: (b.mean * b.n + r.mean) / (b.n + 1), n: b.n + 1}));
+    });
+    return (data.buckets || []).concat(Array.from(open.values()))
+      .map((b) => Object.assign({id: null}, b, {t: b.t + size / 2}));  // drawn at its middle
+  }
+
   function step(data, changes, now) {
     let points = data.points;
     let recent = data.recent;
+    let buckets = data.buckets || [];
     let fresh = freshestMs(data);
     if (changes.length) {
-      points = applyChanges(points, changes, data.sensor, isValid).sort(byTime);
+      const inRaw = (r) => isValid(r) && millis(r) >= rawFrom(data);
+      points = applyChanges(points, changes, data.sensor, inRaw).sort(byTime);
+      if (data.bucket_s) buckets = foldOld(buckets, changes, data);
       recent = applyChanges(recent, changes, data.sensor, anyReading).sort(byTime).reverse()
         .slice(0, data.recent_max);
       fresh = freshest(fresh, changes, data.sensors || []);
@@ -124,7 +176,9 @@
     const cutoff = now - data.window_s * 1000;
     const first = points.findIndex((p) => millis(p) >= cutoff);
     if (first !== 0) points = first < 0 ? [] : points.slice(first);
-    return Object.assign({}, data, {points: points, recent: recent, freshest_ms: fresh});
+    const size = (data.bucket_s || 0) * 1000;
+    if (buckets.length && buckets[0].t + size < cutoff) buckets = buckets.filter((b) => b.t + size >= cutoff);
+    return Object.assign({}, data, {points: points, recent: recent, buckets: buckets, freshest_ms: fresh});
   }
 
   // ---- status: is data arriving? Judged by the server's clock, so a skewed browser clock
@@ -164,27 +218,27 @@
     return new Date(ms - shift).toISOString().replace("T", " ").replace("Z", "");
   }
 
-  // x, y and ids of the trace; a null y between two readings further apart than the gap.
-  function traceColumns(points, unit, tz, gapMs) {
+  // x, y (the `field` of each row) and ids of a trace; a null y between two rows further apart
+  // than the gap, so plotly breaks the line there.
+  function traceColumns(rows, field, unit, tz, gapMs) {
     const x = [], y = [], ids = [];
-    points.forEach((p, i) => {
-      const t = millis(p);
-      if (i > 0 && t - millis(points[i - 1]) > gapMs) {
-        x.push(displayTime((t + millis(points[i - 1])) / 2, tz));
+    rows.forEach((r, i) => {
+      if (i > 0 && r.t - rows[i - 1].t > gapMs) {
+        x.push(displayTime((r.t + rows[i - 1].t) / 2, tz));
         y.push(null);
         ids.push(null);
       }
-      x.push(displayTime(t, tz));
-      y.push(inUnit(p.temperature_c, unit));
-      ids.push(p.id);
+      x.push(displayTime(r.t, tz));
+      y.push(inUnit(r[field], unit));
+      ids.push(r.id);
     });
     return {x: x, y: y, customdata: ids};
   }
 
   // Centred on the data, padded out to MIN_SPAN_C (in the display unit).
-  function yRange(points, unit) {
-    const values = points.map((p) => inUnit(p.temperature_c, unit));
-    const low = Math.min(...values), high = Math.max(...values);
+  function yRange(rows, unit) {
+    const low = inUnit(Math.min(...rows.map((r) => r.min)), unit);
+    const high = inUnit(Math.max(...rows.map((r) => r.max)), unit);
     const span = Math.max(high - low, inUnit(MIN_SPAN_C, unit) - inUnit(0, unit));
     const pad = (span - (high - low)) / 2 + span * 0.05;
     return [low - pad, high + pad];
@@ -201,8 +255,8 @@
 
   function drawPatch(data, unit, tz) {
     const patch = new window.dash_clientside.Patch();
-    const points = data.points;
-    const empty = points.length === 0;  // see readings.figures.live_figure
+    const rows = series(data);
+    const empty = rows.length === 0;  // see readings.figures.live_figure
     patch.assign(["layout", "annotations", 0, "visible"], empty);
     patch.assign(["layout", "xaxis", "visible"], !empty);
     patch.assign(["layout", "yaxis", "visible"], !empty);
@@ -210,11 +264,19 @@
     patch.assign(["layout", "xaxis", "autorange"], false);
     patch.assign(["layout", "xaxis", "title", "text"], "time (" + zoneName(tz) + ")");
     if (!empty) {
-      patch.assign(["layout", "yaxis", "range"], yRange(points, unit));
+      patch.assign(["layout", "yaxis", "range"], yRange(rows, unit));
       patch.assign(["layout", "yaxis", "autorange"], false);
     }
-    const columns = traceColumns(points, unit, tz, GAP_PERIODS * data.period_s * 1000);
-    Object.keys(columns).forEach((k) => patch.assign(["data", 0, k], columns[k]));
+    // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
+    const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
+    const band = data.bucket_s ? rows : [];
+    // trace 0 the line (readings or bucket means), 1 and 2 the bucket's max and min band
+    ["mean", "max", "min"].forEach((field, trace) => {
+      const columns = traceColumns(trace ? band : rows, field, unit, tz, gapMs);
+      Object.keys(columns).forEach((k) => patch.assign(["data", trace, k], columns[k]));
+    });
+    patch.assign(["data", 0, "hovertemplate"], "%{x|%Y-%m-%d %H:%M:%S} " + zoneName(tz)
+      + "<br><b>%{y:.1f} °" + unit + "</b>" + (data.bucket_s ? " (mean)" : "") + "<extra></extra>");
     return patch.build();
   }
 
@@ -286,6 +348,41 @@
 
   const noUpdate = () => window.dash_clientside.no_update;
 
+  // ---- the view in the URL and in the browser's storage ----
+
+  const PREFS_KEY = "monitor-prefs";  // where dcc.Store(id="monitor-prefs", local) keeps it
+  let prefsRestored = false;
+
+  function storedView() {
+    try {
+      return JSON.parse(window.localStorage.getItem(PREFS_KEY));
+    } catch (error) {
+      return null;  // storage off or unreadable: the defaults
+    }
+  }
+
+  // A bare "/" opens the last view chosen here; a link's own view wins. Only once per load.
+  // True when it changed a choice (whose callback then writes the URL).
+  function restoreView(current) {
+    if (prefsRestored) return false;
+    prefsRestored = true;
+    const view = storedView();
+    if (window.location.search || !view) return false;
+    const known = Array.from(document.querySelectorAll("#monitor-sensor option"), (o) => o.value);
+    if (!known.includes(view.sensor)) delete view.sensor;
+    const changed = ["sensor", "window", "unit", "tz"].filter(
+      (key) => view[key] && view[key] !== current[key]);
+    changed.forEach((key) => window.dash_clientside.set_props("monitor-" + key, {value: view[key]}));
+    return changed.length > 0;
+  }
+
+  function viewQuery(view) {
+    const query = new URLSearchParams();
+    if (view.sensor) query.append("sensor", view.sensor);
+    ["window", "unit", "tz"].forEach((key) => query.append(key, view[key]));
+    return "?" + query.toString();
+  }
+
   // Add to the renderer's object, never replace it: it holds set_props and Patch.
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.monitor = {
@@ -338,7 +435,7 @@
         latest ? formatTemperature(latest.temperature_c, unit) : "—",
         before ? formatDelta(before.temperature_c, latest.temperature_c, unit) : "",
         latest ? "taken " + when(latest) + " " + zoneName(tz) : "no readings yet",
-        describeRange((data && data.points) || [], unit),
+        describeRange(data ? series(data) : [], unit),
         rows,
         "Taken at (" + zoneName(tz) + ")",
         "Times in " + zoneName(tz),
@@ -366,6 +463,14 @@
         reconnect(since);
       }, delay);
       return noUpdate();
+    },
+
+    // The view into the URL (no reload) and the browser's storage.
+    remember: function (sensor, windowName, unit, tz) {
+      const view = {sensor: sensor, window: windowName, unit: unit, tz: tz};
+      if (restoreView(view)) return noUpdate();
+      window.history.replaceState(window.history.state, "", window.location.pathname + viewQuery(view));
+      return view;
     },
 
     // The feed-status badge: on every socket state, clock tick and store change.

@@ -1,4 +1,5 @@
 """The monitor's chart and times in headless Chromium: the window up to now, gaps, local time."""
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from tests.test_monitor_page import insert_now, open_monitor, table_rows, wait_for
@@ -71,3 +72,37 @@ def test_times_are_local_with_a_utc_toggle(dash_duo, web_server, db_exec):
     utc = taken.strftime("%Y-%m-%d %H:%M:%S")
     wait_for(lambda: table_rows(dash_duo)[reading][0] == utc, "the table in UTC")
     dash_duo.wait_for_contains_text("#monitor-taken-at", utc + " UTC")
+
+
+def insert_history(live_env, days, every_s, sensor="sensor-1"):
+    """Readings every `every_s` over the last `days`, 20 C plus a slow wave, in one transaction."""
+    now = datetime.now(timezone.utc)
+    rows = [(sensor, (now - timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+             20 + (s // every_s) % 7 / 10) for s in range(every_s, days * 86400, every_s)]
+    with sqlite3.connect(live_env["DATABASE_URL"].removeprefix("sqlite:///")) as connection:
+        connection.executemany(
+            "INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES (?, ?, ?)", rows)
+    return len(rows)
+
+
+def trace(dash_duo, index):
+    return dash_duo.driver.execute_script(
+        f"const t = {GRAPH}.data[{index}]; return [Array.from(t.x), Array.from(t.y)];")
+
+
+def test_a_7_day_window_is_bucketed_and_still_live(dash_duo, web_server, db_exec, live_env):
+    written = insert_history(live_env, days=7, every_s=60)
+    assert written > 10_000
+    open_monitor(dash_duo, web_server.url)
+    choose(dash_duo, "monitor-window", "7 d")
+    wait_for(lambda: 900 < len(trace(dash_duo, 0)[1]) <= 2100, "a bucketed 7 d chart", 20)
+    x, means = trace(dash_duo, 0)
+    assert len(trace(dash_duo, 1)[1]) == len(means)  # the band's max, one per bucket
+    assert all(20.0 <= m <= 20.6 for m in means if m is not None)
+    dash_duo.wait_for_contains_text("#monitor-range", "20.0 °C to 20.6 °C")
+
+    insert_now(db_exec, 30.0)  # live, no request: the open bucket's max is the new reading
+    wait_for(lambda: trace(dash_duo, 1)[1][-1] == 30.0, "the new reading in its bucket", 10)
+    dash_duo.wait_for_contains_text("#monitor-range", "to 30.0 °C")
+    insert_now(db_exec, 10.0, seconds_ago=3 * 86400)  # into an old bucket, folded in exactly
+    wait_for(lambda: 10.0 in trace(dash_duo, 2)[1], "the old bucket's new min", 10)
