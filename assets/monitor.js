@@ -14,7 +14,6 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   const OFFLINE_AFTER = 3;  // failed attempts before the badge says offline (retries continue)
-  const MAX_FRONT_DELETES = 20;  // beyond this a full reassignment is cheaper than many deletes
 
   // `applied`: the newest change id `advance` has put in the store, so a server snapshot that
   // lands later and older (a user's refresh racing a push) can be told and caught up.
@@ -26,7 +25,7 @@
     type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
   });
 
-  // ---- formatting (the page shows UTC throughout, like the chart axis) ----
+  // ---- formatting (times in the browser's zone, or UTC when chosen) ----
 
   function inUnit(celsius, unit) {
     return unit === "F" ? celsius * 9 / 5 + 32 : celsius;
@@ -57,16 +56,12 @@
     return Math.floor(s / 86400) + " days ago";
   }
 
-  function describeRange(points, unit) {
-    if (!points.length) return "no readings";
-    const values = points.map((p) => p.temperature_c);  // valid readings only: see step
-    const count = points.length === 1 ? "1 reading" : points.length + " readings";
-    return formatTemperature(Math.min(...values), unit) + " to "
-      + formatTemperature(Math.max(...values), unit) + " · " + count;
-  }
-
-  function plotlyTime(takenAt) {  // same rule as readings.figures.plotly_time
-    return takenAt.replace("Z", "").replace("T", " ");
+  function describeRange(rows, unit) {
+    if (!rows.length) return "no readings";
+    const n = rows.reduce((sum, r) => sum + r.n, 0);  // valid readings only: see step
+    const count = n === 1 ? "1 reading" : n + " readings";
+    return formatTemperature(Math.min(...rows.map((r) => r.min)), unit) + " to "
+      + formatTemperature(Math.max(...rows.map((r) => r.max)), unit) + " · " + count;
   }
 
   // ---- state: pure functions of the store and a list of changes ----
@@ -116,12 +111,64 @@
     return newest;
   }
 
+  // ---- long windows: buckets (see readings/buckets.py for the design) ----
+
+  const rawFrom = (data) => (data.bucket_s ? data.raw_from : -Infinity);
+
+  // A change to a row older than the raw readings: an INSERT is added to its bucket exactly, an
+  // UPDATE or DELETE marks the bucket approximate (the frame does not carry the old value).
+  function foldOld(buckets, changes, data) {
+    const size = data.bucket_s * 1000;
+    const byStart = new Map(buckets.map((b) => [b.t, b]));
+    let changed = false;
+    changes.forEach((change) => {
+      const r = change.reading;
+      const t = millis(r);
+      if (r.sensor_id !== data.sensor || !(t < data.raw_from)) return;
+      const start = Math.floor(t / size) * size;
+      const old = byStart.get(start);
+      if (change.op === "INSERT" && isValid(r)) {
+        const b = old || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0};
+        byStart.set(start, Object.assign({}, b, {
+          min: Math.min(b.min, r.temperature_c), max: Math.max(b.max, r.temperature_c),
+          mean: (b.mean * b.n + r.temperature_c) / (b.n + 1), n: b.n + 1}));
+        changed = true;
+      } else if (old) {
+        byStart.set(start, Object.assign({}, old, {approx: true}));
+        changed = true;
+      }
+    });
+    return changed ? Array.from(byStart.values()).sort((a, b) => a.t - b.t) : buckets;
+  }
+
+  // The chart's rows, oldest first: {t, min, mean, max, n, id}; one per reading in a raw window,
+  // one per bucket in a long one (the open bucket's from the raw readings, here).
+  function series(data) {
+    const rows = data.points.map((p) => ({
+      t: millis(p), min: p.temperature_c, mean: p.temperature_c, max: p.temperature_c, n: 1, id: p.id}));
+    if (!data.bucket_s) return rows;
+    const size = data.bucket_s * 1000;
+    const open = new Map();
+    rows.forEach((r) => {
+      const start = Math.floor(r.t / size) * size;
+      const b = open.get(start) || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0, id: null};
+      open.set(start, Object.assign(b, {
+        min: Math.min(b.min, r.min), max: Math.max(b.max, r.max),
+        mean: (b.mean * b.n + r.mean) / (b.n + 1), n: b.n + 1}));
+    });
+    return (data.buckets || []).concat(Array.from(open.values()))
+      .map((b) => Object.assign({id: null}, b, {t: b.t + size / 2}));  // drawn at its middle
+  }
+
   function step(data, changes, now) {
     let points = data.points;
     let recent = data.recent;
+    let buckets = data.buckets || [];
     let fresh = freshestMs(data);
     if (changes.length) {
-      points = applyChanges(points, changes, data.sensor, isValid).sort(byTime);
+      const inRaw = (r) => isValid(r) && millis(r) >= rawFrom(data);
+      points = applyChanges(points, changes, data.sensor, inRaw).sort(byTime);
+      if (data.bucket_s) buckets = foldOld(buckets, changes, data);
       recent = applyChanges(recent, changes, data.sensor, anyReading).sort(byTime).reverse()
         .slice(0, data.recent_max);
       fresh = freshest(fresh, changes, data.sensors || []);
@@ -129,7 +176,9 @@
     const cutoff = now - data.window_s * 1000;
     const first = points.findIndex((p) => millis(p) >= cutoff);
     if (first !== 0) points = first < 0 ? [] : points.slice(first);
-    return Object.assign({}, data, {points: points, recent: recent, freshest_ms: fresh});
+    const size = (data.bucket_s || 0) * 1000;
+    if (buckets.length && buckets[0].t + size < cutoff) buckets = buckets.filter((b) => b.t + size >= cutoff);
+    return Object.assign({}, data, {points: points, recent: recent, buckets: buckets, freshest_ms: fresh});
   }
 
   // ---- status: is data arriving? Judged by the server's clock, so a skewed browser clock
@@ -158,37 +207,76 @@
 
   const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
 
-  // How many points left the front, if `after` is `before` minus a head plus a tail; else -1.
-  function droppedHead(before, after) {
-    let head = after.length ? before.indexOf(after[0]) : before.length;
-    if (head < 0) head = before.length;
-    for (let i = head; i < before.length; i++) {
-      if (before[i] !== after[i - head]) return -1;
-    }
-    return head;
+  // ---- the chart: drawn here from the store, in the chosen unit and time zone ----
+
+  const GAP_PERIODS = 2.5;  // a longer silence between two readings breaks the line
+  const MIN_SPAN_C = 2;  // the y-axis shows at least this many degrees C: noise looks like noise
+
+  // Epoch ms as plotly reads a date: wall-clock text in UTC or in the browser's zone.
+  function displayTime(ms, tz) {
+    const shift = tz === "utc" ? 0 : new Date(ms).getTimezoneOffset() * 60000;
+    return new Date(ms - shift).toISOString().replace("T", " ").replace("Z", "");
   }
 
-  function figurePatch(before, after, unit) {
+  // x, y (the `field` of each row) and ids of a trace; a null y between two rows further apart
+  // than the gap, so plotly breaks the line there.
+  function traceColumns(rows, field, unit, tz, gapMs) {
+    const x = [], y = [], ids = [];
+    rows.forEach((r, i) => {
+      if (i > 0 && r.t - rows[i - 1].t > gapMs) {
+        x.push(displayTime((r.t + rows[i - 1].t) / 2, tz));
+        y.push(null);
+        ids.push(null);
+      }
+      x.push(displayTime(r.t, tz));
+      y.push(inUnit(r[field], unit));
+      ids.push(r.id);
+    });
+    return {x: x, y: y, customdata: ids};
+  }
+
+  // Centred on the data, padded out to MIN_SPAN_C (in the display unit).
+  function yRange(rows, unit) {
+    const low = inUnit(Math.min(...rows.map((r) => r.min)), unit);
+    const high = inUnit(Math.max(...rows.map((r) => r.max)), unit);
+    const span = Math.max(high - low, inUnit(MIN_SPAN_C, unit) - inUnit(0, unit));
+    const pad = (span - (high - low)) / 2 + span * 0.05;
+    return [low - pad, high + pad];
+  }
+
+  function xRange(data, tz) {
+    const now = clockNow(data);
+    return [displayTime(now - data.window_s * 1000, tz), displayTime(now, tz)];
+  }
+
+  function zoneName(tz) {
+    return tz === "utc" ? "UTC" : Intl.DateTimeFormat().resolvedOptions().timeZone;
+  }
+
+  function drawPatch(data, unit, tz) {
     const patch = new window.dash_clientside.Patch();
-    const columns = {
-      x: (p) => plotlyTime(p.taken_at),
-      y: (p) => inUnit(p.temperature_c, unit),
-      customdata: (p) => p.id,
-    };
-    const empty = after.length === 0;  // see readings.figures.live_figure
+    const rows = series(data);
+    const empty = rows.length === 0;  // see readings.figures.live_figure
     patch.assign(["layout", "annotations", 0, "visible"], empty);
     patch.assign(["layout", "xaxis", "visible"], !empty);
     patch.assign(["layout", "yaxis", "visible"], !empty);
-    const head = droppedHead(before, after);
-    if (head < 0 || head > MAX_FRONT_DELETES) {
-      Object.keys(columns).forEach((k) => patch.assign(["data", 0, k], after.map(columns[k])));
-      return patch.build();
+    patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+    patch.assign(["layout", "xaxis", "autorange"], false);
+    patch.assign(["layout", "xaxis", "title", "text"], "time (" + zoneName(tz) + ")");
+    if (!empty) {
+      patch.assign(["layout", "yaxis", "range"], yRange(rows, unit));
+      patch.assign(["layout", "yaxis", "autorange"], false);
     }
-    const tail = after.slice(before.length - head);
-    Object.keys(columns).forEach((k) => {
-      for (let i = 0; i < head; i++) patch.delete(["data", 0, k, 0]);
-      if (tail.length) patch.extend(["data", 0, k], tail.map(columns[k]));
+    // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
+    const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
+    const band = data.bucket_s ? rows : [];
+    // trace 0 the line (readings or bucket means), 1 and 2 the bucket's max and min band
+    ["mean", "max", "min"].forEach((field, trace) => {
+      const columns = traceColumns(trace ? band : rows, field, unit, tz, gapMs);
+      Object.keys(columns).forEach((k) => patch.assign(["data", trace, k], columns[k]));
     });
+    patch.assign(["data", 0, "hovertemplate"], "%{x|%Y-%m-%d %H:%M:%S} " + zoneName(tz)
+      + "<br><b>%{y:.1f} °" + unit + "</b>" + (data.bucket_s ? " (mean)" : "") + "<extra></extra>");
     return patch.build();
   }
 
@@ -260,22 +348,69 @@
 
   const noUpdate = () => window.dash_clientside.no_update;
 
+  // ---- the view in the URL and in the browser's storage ----
+
+  const PREFS_KEY = "monitor-prefs";  // where dcc.Store(id="monitor-prefs", local) keeps it
+  let prefsRestored = false;
+
+  function storedView() {
+    try {
+      return JSON.parse(window.localStorage.getItem(PREFS_KEY));
+    } catch (error) {
+      return null;  // storage off or unreadable: the defaults
+    }
+  }
+
+  // A bare "/" opens the last view chosen here; a link's own view wins. Only once per load.
+  // True when it changed a choice (whose callback then writes the URL).
+  function restoreView(current) {
+    if (prefsRestored) return false;
+    prefsRestored = true;
+    const view = storedView();
+    if (window.location.search || !view) return false;
+    const known = Array.from(document.querySelectorAll("#monitor-sensor option"), (o) => o.value);
+    if (!known.includes(view.sensor)) delete view.sensor;
+    const changed = ["sensor", "window", "unit", "tz"].filter(
+      (key) => view[key] && view[key] !== current[key]);
+    changed.forEach((key) => window.dash_clientside.set_props("monitor-" + key, {value: view[key]}));
+    return changed.length > 0;
+  }
+
+  function viewQuery(view) {
+    const query = new URLSearchParams();
+    if (view.sensor) query.append("sensor", view.sensor);
+    ["window", "unit", "tz"].forEach((key) => query.append(key, view[key]));
+    return "?" + query.toString();
+  }
+
   // Add to the renderer's object, never replace it: it holds set_props and Patch.
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.monitor = {
     // A frame or a clock tick: fold changes into the store, patch the chart.
-    advance: function (_message, _tick, data, unit) {
-      if (!data) return [noUpdate(), noUpdate()];
+    advance: function (_message, _tick, data) {
+      if (!data) return noUpdate();
       const {changes, last} = drain(data.last);
       connection.applied = last;
       const next = step(data, changes, clockNow(data));
       next.last = last;
-      const pointsChanged = next.points !== data.points;
-      if (!pointsChanged && next.recent === data.recent && last === data.last
+      if (next.points === data.points && next.recent === data.recent && last === data.last
           && next.freshest_ms === data.freshest_ms) {
-        return [noUpdate(), noUpdate()];
+        return noUpdate();
       }
-      return [next, pointsChanged ? figurePatch(data.points, next.points, unit) : noUpdate()];
+      return next;
+    },
+
+    // The chart, whenever the store, the unit or the zone changes.
+    draw: function (data, unit, tz) {
+      return data ? drawPatch(data, unit, tz) : noUpdate();
+    },
+
+    // The x-axis moves with time, by the server's clock: [now - window, now].
+    slide: function (_tick, data, tz) {
+      if (!data) return noUpdate();
+      const patch = new window.dash_clientside.Patch();
+      patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+      return patch.build();
     },
 
     // A snapshot older than what was already applied: the socket will not send those changes
@@ -284,11 +419,12 @@
       if (data && data.last < connection.applied) reconnect(data.last);
     },
 
-    render: function (data, unit) {
+    render: function (data, unit, tz) {
+      const when = (r) => displayTime(millis(r), tz).slice(0, 19);
       const recent = (data && data.recent) || [];
       const [latest, before] = recent.filter(isValid);
       const rows = recent.slice(0, data && data.table_rows).map((r) => html("Tr", [
-        html("Td", r.taken_at ? plotlyTime(r.taken_at).slice(0, 19) : "—"),
+        html("Td", r.taken_at ? when(r) : "—"),
         isValid(r)
           ? html("Td", formatTemperature(r.temperature_c, unit), {className: "text-end"})
           : html("Td", "invalid: " + r.reason, {className: "text-end monitor-invalid"}),
@@ -298,9 +434,11 @@
         (data && data.sensor) || "no sensor",
         latest ? formatTemperature(latest.temperature_c, unit) : "—",
         before ? formatDelta(before.temperature_c, latest.temperature_c, unit) : "",
-        latest ? "taken " + plotlyTime(latest.taken_at).slice(0, 19) + " UTC" : "no readings yet",
-        describeRange((data && data.points) || [], unit),
+        latest ? "taken " + when(latest) + " " + zoneName(tz) : "no readings yet",
+        describeRange(data ? series(data) : [], unit),
         rows,
+        "Taken at (" + zoneName(tz) + ")",
+        "Times in " + zoneName(tz),
       ];
     },
 
@@ -325,6 +463,14 @@
         reconnect(since);
       }, delay);
       return noUpdate();
+    },
+
+    // The view into the URL (no reload) and the browser's storage.
+    remember: function (sensor, windowName, unit, tz) {
+      const view = {sensor: sensor, window: windowName, unit: unit, tz: tz};
+      if (restoreView(view)) return noUpdate();
+      window.history.replaceState(window.history.state, "", window.location.pathname + viewQuery(view));
+      return view;
     },
 
     // The feed-status badge: on every socket state, clock tick and store change.

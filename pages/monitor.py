@@ -4,20 +4,22 @@ The server renders a snapshot (readings plus the id of the last change it includ
 the browser applies pushed changes itself (assets/monitor.js), so after loading it sends no
 request while readings arrive. Only a user's choice of sensor, window or unit calls the server.
 """
+from datetime import datetime, timedelta, timezone
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 from dash_extensions import WebSocket
 from flask import current_app
 
+from pages.monitor_view import TZ_LABELS, UNIT_LABELS, WINDOWS, view_from_query
 from readings import store
+from readings.buckets import bucket_size, bucket_start
 from readings.feed import now_ms
 from readings.figures import live_figure
 
 dash.register_page(__name__, path="/", name="Monitor", title="Wattson · Monitor")
 
-WINDOWS = {900: "15 min", 3600: "1 h", 86400: "24 h"}
-DEFAULT_WINDOW_S = 3600
 TABLE_ROWS = 50
 # The browser keeps more rows than it shows, so a deleted row's place is filled at once.
 RECENT_MAX = 2 * TABLE_ROWS
@@ -35,7 +37,7 @@ def snapshot(sensor, window_s):
         "last": last,
         "recent_max": RECENT_MAX,
         "table_rows": TABLE_ROWS,
-        "points": store.window(sensor, window_s) if sensor else [],
+        **series(sensor, window_s),
         "recent": store.latest(sensor, RECENT_MAX) if sensor else [],
         "sensors": sensors,
         "period_s": current_app.config["SAMPLE_PERIOD_S"],
@@ -44,9 +46,29 @@ def snapshot(sensor, window_s):
     }
 
 
-def figure(data, unit):
-    revision = f"{data['sensor']}-{data['window_s']}-{unit}"
-    return live_figure(data["points"], unit, revision=revision)
+def series(sensor, window_s):
+    """The chart's data: every valid reading of a short window; for a long one the finished
+    buckets and the raw readings of the open bucket (the design: readings/buckets.py)."""
+    size = bucket_size(window_s)
+    if not sensor:
+        return {"points": [], "buckets": [], "bucket_s": size, "raw_from": None}
+    if not size:
+        return {"points": store.window(sensor, window_s), "buckets": [], "bucket_s": None,
+                "raw_from": None}
+    now = datetime.now(timezone.utc)
+    raw_from = datetime.fromtimestamp(bucket_start(int(now.timestamp()), size), timezone.utc)
+    start = now - timedelta(seconds=window_s + size)  # the bucket the window starts in, whole
+    return {
+        "points": store.window(sensor, (now - raw_from).total_seconds(), now=now),
+        "buckets": store.buckets(sensor, start, raw_from, size),
+        "bucket_s": size,
+        "raw_from": int(raw_from.timestamp() * 1000),
+    }
+
+
+def figure(data):
+    """The first drawing; from then on the browser draws (monitor.js `draw`), in its zone."""
+    return live_figure(data["points"], "C", revision=f"{data['sensor']}-{data['window_s']}")
 
 
 def toggle(component_id, options, value):
@@ -89,10 +111,12 @@ def latest_card(sensors, sensor):
     )
 
 
-def chart_card(data):
+def chart_card(data, view):
     controls = html.Div([
-        toggle("monitor-window", WINDOWS, DEFAULT_WINDOW_S),
-        toggle("monitor-unit", {"C": "°C", "F": "°F"}, "C"),
+        toggle("monitor-window", {key: label for key, (_, label) in WINDOWS.items()}, view["window"]),
+        toggle("monitor-unit", UNIT_LABELS, view["unit"]),
+        toggle("monitor-tz", TZ_LABELS, view["tz"]),
+        html.Span(id="monitor-zone", className="text-muted small"),
         # live / stale / reconnecting / offline, from assets/monitor.js (feedStatus)
         dbc.Badge("reconnecting", id="feed-status", color="warning", pill=True,
                   className="monitor-badge"),
@@ -104,7 +128,7 @@ def chart_card(data):
         ),
         dbc.CardBody(dcc.Graph(
             id="monitor-graph",
-            figure=figure(data, "C"),
+            figure=figure(data),
             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
         ), className="p-1"),
     ], className="h-100")
@@ -112,7 +136,7 @@ def chart_card(data):
 
 def table_card():
     header = html.Thead(html.Tr([
-        html.Th("Taken at (UTC)"),
+        html.Th("Taken at", id="monitor-table-zone"),
         html.Th("Temperature", className="text-end"),
         html.Th("#", className="text-end"),
     ]))
@@ -129,18 +153,23 @@ def table_card():
     ], className="mt-3")
 
 
-def layout(**_query):
+def layout(**query):
     sensors = store.sensor_ids()
-    sensor = sensors[0] if sensors else None
-    data = snapshot(sensor, DEFAULT_WINDOW_S)
+    view, problems = view_from_query(query, sensors)
+    sensor = view["sensor"]
+    data = snapshot(sensor, WINDOWS[view["window"]][0])
     return html.Div([
         WebSocket(id="monitor-ws"),
+        # The last view chosen, for a bare "/" (assets/monitor.js `remember`).
+        dcc.Store(id="monitor-prefs", storage_type="local"),
+        dbc.Alert(" ".join(problems), id="monitor-url-note", color="warning", is_open=bool(problems),
+                  className="py-2 small"),
         dcc.Store(id="monitor-data", data=data),
         dcc.Store(id="monitor-clock"),
         dcc.Store(id="monitor-resync"),  # set by the browser when the socket says resync
         dbc.Row([
             dbc.Col(latest_card(sensors, sensor), lg=3, md=4),
-            dbc.Col(chart_card(data), lg=9, md=8),
+            dbc.Col(chart_card(data, view), lg=9, md=8),
         ], className="g-3"),
         table_card(),
     ], className="monitor-page")
@@ -148,28 +177,41 @@ def layout(**_query):
 
 @callback(
     Output("monitor-data", "data", allow_duplicate=True),
-    Output("monitor-graph", "figure", allow_duplicate=True),
     Input("monitor-sensor", "value"),
     Input("monitor-window", "value"),
-    Input("monitor-unit", "value"),
     Input("monitor-resync", "data"),
     prevent_initial_call=True,
 )
-def refresh(sensor, window_s, unit, _resync):
+def refresh(sensor, window, _resync):
     """A user's choice, or a socket that could not serve the browser's change id (a database
     reset under an open tab): a fresh snapshot; the browser carries on from its change id."""
-    data = snapshot(sensor, int(window_s))
-    return data, figure(data, unit)
+    return snapshot(sensor, WINDOWS[window][0])
 
 
 clientside_callback(
     ClientsideFunction(namespace="monitor", function_name="advance"),
     Output("monitor-data", "data", allow_duplicate=True),
-    Output("monitor-graph", "figure", allow_duplicate=True),
     Input("monitor-ws", "message"),
     Input("monitor-clock", "data"),
     State("monitor-data", "data"),
-    State("monitor-unit", "value"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="draw"),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-data", "data"),
+    Input("monitor-unit", "value"),
+    Input("monitor-tz", "value"),
+    prevent_initial_call="initial_duplicate",
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="slide"),
+    Output("monitor-graph", "figure", allow_duplicate=True),
+    Input("monitor-clock", "data"),
+    State("monitor-data", "data"),
+    State("monitor-tz", "value"),
     prevent_initial_call=True,
 )
 
@@ -187,8 +229,11 @@ clientside_callback(
     Output("monitor-taken-at", "children"),
     Output("monitor-range", "children"),
     Output("monitor-table-body", "children"),
+    Output("monitor-table-zone", "children"),
+    Output("monitor-zone", "children"),
     Input("monitor-data", "data"),
     Input("monitor-unit", "value"),
+    Input("monitor-tz", "value"),
 )
 
 clientside_callback(
@@ -212,4 +257,13 @@ clientside_callback(
     Input("monitor-ws", "state"),
     Input("monitor-clock", "data"),
     Input("monitor-data", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="monitor", function_name="remember"),
+    Output("monitor-prefs", "data"),
+    Input("monitor-sensor", "value"),
+    Input("monitor-window", "value"),
+    Input("monitor-unit", "value"),
+    Input("monitor-tz", "value"),
 )

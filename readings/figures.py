@@ -1,8 +1,9 @@
 """Plotly figures for the monitor page: plain functions of reading dicts, no Dash.
 
-The browser extends the figure built here as readings arrive (assets/monitor.js), so its shape
-is a contract: one trace, x = taken_at text, y = temperature in the display unit, customdata =
-reading id; one annotation (the empty-window note) and the axes' `visible` flags.
+The browser redraws the figure built here from its store (assets/monitor.js `draw`), so its
+shape is a contract: trace 0 the line, x = taken_at text, y = temperature in the display unit,
+customdata = reading id (null for a gap's break); traces 1 and 2 a long window's max and min
+band; one annotation (the empty-window note) and the axes' `visible` flags.
 """
 import plotly.graph_objects as go
 
@@ -37,12 +38,18 @@ def live_figure(points, unit="C", revision=None):
         customdata=[p["id"] for p in points],
         mode="lines+markers",
         line={"width": 2, "color": "#0d6efd"},
-        marker={"size": 3},
+        marker={"size": 6},
+        connectgaps=False,
         hovertemplate=f"%{{x|%H:%M:%S}} UTC<br><b>%{{y:.1f}} {symbol}</b><extra></extra>",
         name="temperature",
     )
     empty = not points
-    figure = go.Figure(trace)
+    # A long window's min / max band, filled between; the browser fills it (monitor.js `draw`).
+    band = [go.Scatter(x=[], y=[], mode="lines", line={"width": 0, "color": "#0d6efd"},
+                       connectgaps=False, hoverinfo="skip", name=name, **fill)
+            for name, fill in (("max", {}), ("min", {"fill": "tonexty",
+                                                     "fillcolor": "rgba(13, 110, 253, 0.18)"}))]
+    figure = go.Figure([trace, *band])
     figure.update_layout(
         template="plotly_white",
         margin={"l": 56, "r": 16, "t": 8, "b": 40},

@@ -5,12 +5,14 @@ Reads go through feed.reading_dict, so a row no one can read is an invalid readi
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from .buckets import bucket_number
 from .feed import last_change_id, raw, reading_dict, time_order
 from .models import Reading, db
 
-__all__ = ["write_reading", "sensor_ids", "window", "latest", "freshest", "last_change_id"]
+__all__ = ["write_reading", "sensor_ids", "window", "buckets", "latest", "freshest",
+           "last_change_id"]
 
 _COLUMNS = (Reading.id, raw(Reading.sensor_id), raw(Reading.taken_at), raw(Reading.temperature_c))
 
@@ -49,6 +51,26 @@ def window(sensor_id, seconds, now=None):
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=seconds)
     query = select(*_COLUMNS).where(Reading.sensor_id == sensor_id, Reading.taken_at >= cutoff)
     return sorted((r for r in _readings(query) if r["valid"]), key=time_order)
+
+
+def buckets(sensor_id, start, end, size_s):
+    """Min / mean / max / count of one sensor's valid readings per bucket of `size_s` seconds,
+    taken in [start, end) (aware datetimes), oldest first: {"t": bucket start in epoch ms, ...}.
+
+    One GROUP BY in the database, over the (sensor_id, taken_at) index. A value that is not a
+    finite number (text, a BLOB, NULL, NaN, infinity: see feed.reading_dict) is left out, as is a
+    time the database cannot read (its bucket number is NULL)."""
+    number = bucket_number(raw(Reading.taken_at), size_s, db.engine.dialect.name).label("bucket")
+    value = Reading.temperature_c
+    query = (
+        select(number, func.min(value), func.avg(value), func.max(value), func.count())
+        .where(Reading.sensor_id == sensor_id, Reading.taken_at >= start, Reading.taken_at < end,
+               value.between(-1e308, 1e308), number.is_not(None))
+        .group_by(number)
+        .order_by(number)
+    )
+    return [{"t": int(n) * size_s * 1000, "min": low, "mean": mean, "max": high, "n": count}
+            for n, low, mean, high, count in db.session.execute(query)]
 
 
 def latest(sensor_id, n=50):

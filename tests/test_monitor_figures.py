@@ -30,7 +30,7 @@ def test_plotly_time_drops_zone_and_keeps_milliseconds():
 
 def test_live_figure_keeps_order_ids_and_converts():
     figure = live_figure(POINTS, unit="F", revision="s-3600-F")
-    (trace,) = figure.data
+    trace = figure.data[0]
     assert list(trace.customdata) == [7, 9, 8]
     assert list(trace.x) == [
         "2026-11-29 03:00:00.000",
@@ -44,7 +44,7 @@ def test_live_figure_keeps_order_ids_and_converts():
 
 
 def test_live_figure_in_celsius_keeps_values():
-    (trace,) = live_figure(POINTS).data
+    trace = live_figure(POINTS).data[0]
     assert list(trace.y) == [20.0, 21.5, -40.0]
     assert live_figure(POINTS).layout.yaxis.title.text == "°C"
 

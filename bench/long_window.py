@@ -1,0 +1,135 @@
+"""The monitor's 30 d window: from opening the page to the drawn chart, in headless Chromium.
+
+Fills a temporary SQLite database with 30 days of readings from 3 sensors every 10 s (~780,000
+rows, one executemany), starts a real Redis and web server (`python app.py`) on it, and opens
+`/?window=30d` in headless Chromium `--runs` times, each a fresh page load. A run ends when the
+chart's line holds the window's buckets (readings/buckets.py). Also times the server's snapshot
+alone (the bucketed GROUP BY of every sensor), in process.
+
+    .venv/bin/python bench/long_window.py [--runs 5] [--days 30] [--period 10]
+
+Target: median <= 1.5 s on the 2-core machine.
+"""
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from serve import free_port, start, start_embedded_redis, stop_all  # noqa: E402
+
+SENSORS = ("lab", "office", "cellar")
+
+
+def fill(db_url, redis_url, days, period_s):
+    """The schema (by the app's own migrations), then the readings in one transaction."""
+    from readings import create_db_app
+
+    create_db_app({"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": redis_url})
+    now = datetime.now(timezone.utc)
+    rows = [(sensor, (now - timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+             20 + (s // 600) % 30 / 10 + i)
+            for i, sensor in enumerate(SENSORS) for s in range(0, days * 86400, period_s)]
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as connection:
+        connection.executemany(
+            "INSERT INTO readings (sensor_id, taken_at, temperature_c) VALUES (?, ?, ?)", rows)
+    return len(rows)
+
+
+def query_seconds(db_url, redis_url, days, runs):
+    """The database's part of a page's long window: the GROUP BY, for each of the sensors."""
+    from readings import create_db_app, store
+    from readings.buckets import bucket_size
+
+    app = create_db_app({"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": redis_url}, upgrade=False)
+    times = []
+    with app.app_context():
+        for _ in range(runs):
+            end = datetime.now(timezone.utc)
+            begin = time.perf_counter()
+            for sensor in SENSORS:
+                store.buckets(sensor, end - timedelta(days=days), end, bucket_size(days * 86400))
+            times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def wait_for_web(url, timeout_s=120):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the web server did not answer at {url}")
+
+
+def browser_seconds(url, runs):
+    from selenium import webdriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options)
+    drawn = ("const g = document.querySelector('#monitor-graph .js-plotly-plot');"
+             "return Boolean(g && g.data && g.data[1].y.length > 1000"
+             " && g.querySelector('.main-svg .trace'));")
+    times = []
+    try:
+        driver.get(url)  # once, so the browser has the scripts cached as a returning user would
+        for _ in range(runs):
+            driver.get("about:blank")
+            begin = time.perf_counter()
+            driver.get(url)
+            WebDriverWait(driver, 60, poll_frequency=0.01).until(lambda d: d.execute_script(drawn))
+            times.append(time.perf_counter() - begin)
+    finally:
+        driver.quit()
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--period", type=int, default=10)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_proc, redis_url = start_embedded_redis(Path(tmp) / "redis")
+        procs = [redis_proc]
+        try:
+            db_url = f"sqlite:///{Path(tmp) / 'long.db'}"
+            begin = time.perf_counter()
+            count = fill(db_url, redis_url, args.days, args.period)
+            print(f"{count:,} rows inserted in {time.perf_counter() - begin:.1f} s", flush=True)
+            print(f"buckets of {len(SENSORS)} sensors' {args.days} d in the database: median "
+                  f"{query_seconds(db_url, redis_url, args.days, args.runs):.3f} s", flush=True)
+            env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, PORT=str(free_port()),
+                       SENSORS=",".join(SENSORS), SAMPLE_PERIOD_S=str(args.period))
+            env.pop("SENSOR_URL", None)
+            procs.append(start([sys.executable, "app.py"], env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            url = f"http://127.0.0.1:{env['PORT']}/"
+            wait_for_web(url)
+            times = browser_seconds(url + f"?window={args.days}d", args.runs)
+            print(f"browser, open /?window={args.days}d to the drawn chart: median "
+                  f"{statistics.median(times):.3f} s (runs {', '.join(f'{t:.2f}' for t in times)};"
+                  " target <= 1.5 s)")
+        finally:
+            stop_all(procs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
