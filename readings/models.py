@@ -4,6 +4,8 @@
 every INSERT, UPDATE and DELETE into `reading_changes`, whose increasing `seq` (the order in which
 changes become visible) is what clients remember and replay from.
 """
+import sqlite3
+import time
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
@@ -99,13 +101,28 @@ class SampleSlot(db.Model):
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
-    # WAL lets the web app read while the worker writes; the busy timeout rides out short locks
-    # (set first, so that switching a new file to WAL waits for a concurrent starter too).
+    # WAL lets the web app read while the worker writes; the busy timeout rides out short locks.
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={migrate.SQLITE_BUSY_MS}")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor, migrate.SQLITE_BUSY_MS / 1000)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _switch_to_wal(cursor, wait_s):
+    """Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once,
+    without its busy handler, while another starter holds the write lock to migrate (waiting
+    could deadlock): try again until that starter is done. Two gunicorn processes starting
+    together on a new file hit this."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def init_db(app, upgrade=True):

@@ -266,6 +266,22 @@ def test_processes_starting_together_migrate_once(database, tmp_path):
     assert sum(out.count("Running upgrade  -> 0001_baseline") for out in outputs) == 1, outputs
 
 
+def test_a_start_on_a_new_file_waits_while_another_starter_holds_its_write_lock(tmp_path):
+    """Switching to WAL is refused at once ("locked", no busy wait) while a writer holds a new
+    file in rollback mode; two gunicorn processes starting together on a new file met that."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE held (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO held VALUES (1)")
+    proc = starter(f"sqlite:///{path}", go=tmp_path)
+    time.sleep(1.5)
+    assert proc.poll() is None, proc.communicate()[0]  # waiting, not failed
+    holder.execute("COMMIT")
+    holder.close()
+    assert proc.wait(timeout=60) == 0, proc.communicate()[0]
+
+
 def test_a_start_waits_for_whoever_holds_the_migration_lock(database, tmp_path):
     start(database.url)
     with database.migration_lock_held():
