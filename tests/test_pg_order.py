@@ -42,7 +42,10 @@ def test_a_lower_id_committing_later_reaches_every_client_once(web_server, db_ex
         clients[0] = websocket.create_connection(ws_url(web_server, since=seen[0][-1]["id"]))
         time.sleep(1.5)
         t1.commit()
-    [(t1_id, t1_seq)] = db_exec("SELECT id, seq FROM reading_changes WHERE temperature_c = 20")
+    t1_row = "SELECT id, seq FROM reading_changes WHERE temperature_c = 20"
+    # The web process's listener orders T1's change moments after the commit.
+    wait_until(lambda: db_exec(t1_row)[0][1] is not None, what="T1's change to be ordered")
+    [(t1_id, t1_seq)] = db_exec(t1_row)
     assert t1_id < ids[0][0] and t1_seq > t2_seq
     for ws, before in zip(clients, seen):
         after = read_changes(ws, t1_seq)
