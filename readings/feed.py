@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import time
-from datetime import datetime
 
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.types import NullType
@@ -61,19 +60,9 @@ def finite(value):
     return float(value) if is_number and math.isfinite(value) else None
 
 
-def read_time(value):
-    """An aware UTC datetime from stored text or a datetime; None for anything else."""
-    if not isinstance(value, (str, datetime)):
-        return None  # bytes, numbers (Julian days): not a time this app writes or reads
-    try:
-        return parse_utc(value)
-    except (ValueError, OverflowError):  # a far-off year pushed past datetime's range by its offset
-        return None
-
-
 def reading_dict(reading_id, sensor_id, taken_at, temperature_c):
     """A reading as clients receive it, from the raw column values, whatever a writer stored."""
-    moment = read_time(taken_at)
+    moment = parse_utc(taken_at)  # None, never an error, for anything unreadable
     temperature = finite(temperature_c)
     problems = []
     if not isinstance(sensor_id, str) or not sensor_id.strip():
