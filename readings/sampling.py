@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from .migrate import SQLITE_BUSY_MS
 from .models import Reading, SampleSlot, db
 
 # SQLite's busy timeout (readings.models): a write may wait this long for a lock before failing.
-DB_BUSY_S = 5.0
+DB_BUSY_S = SQLITE_BUSY_MS / 1000
 
 
 def slot_of(epoch_s, period_s):
