@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from nilm.devices import data_dir
 from serve import free_port, start, start_embedded_redis, stop_all
@@ -211,6 +212,21 @@ def nilm_data_dir():
     return directory
 
 
+# A browser that stops answering fails its test instead of hanging the suite: selenium waits for
+# chromedriver's every answer without a limit by default.
+RemoteConnection.set_timeout(180)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """`make test` runs tests in parallel (pytest-xdist, --dist loadgroup), but the browser tests
+    one after another, as before: on a small, busy machine pages that redraw live charts at once
+    starve each other's renderer until Chromium stops answering."""
+    for item in items:
+        if "dash_duo" in item.fixturenames and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def pytest_setup_options():
     """Headless Chromium as root, quiet: no calls to the outside world at start-up."""
     options = Options()
@@ -287,6 +303,12 @@ def database(request):
 
 
 both_databases = pytest.mark.usefixtures("database")
+
+# `make test` runs the suite in parallel (pytest-xdist, --dist loadgroup). serve.py (`make run`)
+# keeps its embedded Redis's append-only file and the beat's schedule in the checkout's instance/,
+# which two at once would share: a test that runs serve.py carries this mark, so such tests run
+# one after another on one xdist worker.
+uses_instance_dir = pytest.mark.xdist_group("instance_dir")
 
 
 def database_url(request, sqlite_path):

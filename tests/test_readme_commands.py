@@ -8,9 +8,10 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from conftest import PYTHON, REPO, free_port, wait_until
+from conftest import PYTHON, REPO, free_port, uses_instance_dir, wait_until
 
 
+@uses_instance_dir
 def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
     port = free_port()
     env = dict(os.environ, PORT=str(port), SAMPLE_PERIOD_S="1",
@@ -41,6 +42,7 @@ def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
                what=f"every process make run started to exit: {started_with(marker)}")
 
 
+@uses_instance_dir
 def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp_path):
     port = free_port()
     env = dict(os.environ, PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
@@ -59,6 +61,7 @@ def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp
     assert not (tmp_path / "run.db").exists()
 
 
+@uses_instance_dir
 def test_make_run_stops_everything_with_one_line_when_gunicorn_cannot_start(tmp_path):
     env = dict(os.environ, PORT=str(free_port()), WEB_PROCESSES="two",
                DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
