@@ -113,6 +113,7 @@ def test_only_immutable_urls_are_served_from_the_compressed_cache(web_server):
 
 
 @uses_instance_dir
+@pytest.mark.usefixtures("kill_leftovers")
 def test_make_run_says_what_matters_and_not_each_sample_or_request(tmp_path):
     """Issue 11 item 6: the terminal of `make run` once readings flow and a page was loaded."""
     port = free_port()
