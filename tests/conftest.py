@@ -1,5 +1,11 @@
 """Shared fixtures: a real Redis server, a real web server and Celery worker as subprocesses,
-a throwaway SQLite database per test, the NILM recordings, and headless Chromium options."""
+a throwaway SQLite database per test, the NILM recordings, and headless Chromium options.
+
+`make test` runs the suite on several pytest-xdist workers at once (session fixtures such as
+redis_server and pg_server: one per worker). So a test binds only ports from free_port() (or
+port 0), writes only under tmp_path, stops only the processes it started, and looks for its
+own processes by something only it has (its tmp_path), never by name. A test that runs serve.py
+carries @uses_instance_dir; browser (dash_duo) tests are kept one at a time here."""
 import os
 import signal
 import sqlite3
@@ -14,6 +20,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from nilm.devices import data_dir
 from serve import free_port, start, start_embedded_redis, stop_all
@@ -211,6 +218,21 @@ def nilm_data_dir():
     return directory
 
 
+# A browser that stops answering fails its test instead of hanging the suite: selenium waits for
+# chromedriver's every answer without a limit by default.
+RemoteConnection.set_timeout(180)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """`make test` runs tests in parallel (pytest-xdist, --dist loadgroup), but the browser tests
+    one after another, as before: on a small, busy machine pages that redraw live charts at once
+    starve each other's renderer until Chromium stops answering."""
+    for item in items:
+        if "dash_duo" in item.fixturenames and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def pytest_setup_options():
     """Headless Chromium as root, quiet: no calls to the outside world at start-up."""
     options = Options()
@@ -287,6 +309,37 @@ def database(request):
 
 
 both_databases = pytest.mark.usefixtures("database")
+
+# `make test` runs the suite in parallel (pytest-xdist, --dist loadgroup). serve.py (`make run`)
+# keeps its embedded Redis's append-only file and the beat's schedule in the checkout's instance/,
+# which two at once would share: a test that runs serve.py carries this mark, so such tests run
+# one after another on one xdist worker.
+uses_instance_dir = pytest.mark.xdist_group("instance_dir")
+
+
+def started_with(marker):
+    """Pids of the processes whose environment mentions marker (serve.py's children inherit it)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes():
+                pids.append(int(environ.parent.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
+    return pids
+
+
+@pytest.fixture
+def kill_leftovers(tmp_path):
+    """After the test (its assertions done), kill whatever it started that still runs, found by
+    its tmp_path in their environment: serve.py's children run in sessions of their own, so a
+    failed `make run` test would otherwise leave Redis, workers and gunicorn loading the machine."""
+    yield
+    for pid in started_with(str(tmp_path).encode()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def database_url(request, sqlite_path):

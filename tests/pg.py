@@ -52,9 +52,10 @@ class PgCluster:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--locale=C", "--no-sync")
-        # fsync off: a test cluster's data need not survive a power cut.
+        # fsync off: a test cluster's data need not survive a power cut. Small shared buffers:
+        # `make test` starts one cluster per xdist worker, and test databases are tiny.
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c timezone=UTC -c max_connections=100")
+                   "-c timezone=UTC -c max_connections=100 -c shared_buffers=16MB")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", options,
                   "-w", "-t", "60", "start")
         return self

@@ -6,11 +6,13 @@ import socket
 import sqlite3
 import subprocess
 import urllib.request
-from pathlib import Path
 
-from conftest import PYTHON, REPO, free_port, wait_until
+import pytest
+from conftest import PYTHON, REPO, free_port, started_with, uses_instance_dir, wait_until
 
 
+@uses_instance_dir
+@pytest.mark.usefixtures("kill_leftovers")
 def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
     port = free_port()
     env = dict(os.environ, PORT=str(port), SAMPLE_PERIOD_S="1",
@@ -41,6 +43,8 @@ def test_make_run_starts_redis_worker_and_web_and_ctrl_c_stops_all(tmp_path):
                what=f"every process make run started to exit: {started_with(marker)}")
 
 
+@uses_instance_dir
+@pytest.mark.usefixtures("kill_leftovers")
 def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp_path):
     port = free_port()
     env = dict(os.environ, PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
@@ -59,6 +63,8 @@ def test_make_run_says_in_one_line_that_the_port_is_taken_and_starts_nothing(tmp
     assert not (tmp_path / "run.db").exists()
 
 
+@uses_instance_dir
+@pytest.mark.usefixtures("kill_leftovers")
 def test_make_run_stops_everything_with_one_line_when_gunicorn_cannot_start(tmp_path):
     env = dict(os.environ, PORT=str(free_port()), WEB_PROCESSES="two",
                DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}")
@@ -73,18 +79,6 @@ def test_make_run_stops_everything_with_one_line_when_gunicorn_cannot_start(tmp_
     marker = str(tmp_path).encode()
     wait_until(lambda: not started_with(marker), timeout=15,
                what=f"Redis and the worker to be stopped: {started_with(marker)}")
-
-
-def started_with(marker):
-    """Pids of the processes whose environment mentions marker (serve.py's children inherit it)."""
-    pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker in environ.read_bytes():
-                pids.append(int(environ.parent.name))
-        except OSError:  # gone meanwhile, or not ours to read
-            pass
-    return pids
 
 
 def test_readme_documents_every_variable_gunicorn_conf_reads():

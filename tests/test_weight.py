@@ -12,7 +12,7 @@ import brotli
 import pytest
 import requests
 
-from tests.conftest import PYTHON, REPO, free_port, wait_until
+from tests.conftest import PYTHON, REPO, free_port, uses_instance_dir, wait_until
 
 PLOTLY = "/_dash-component-suites/plotly/package_data/plotly.min.js"
 
@@ -112,6 +112,8 @@ def test_only_immutable_urls_are_served_from_the_compressed_cache(web_server):
         assert decode(fetch(web_server, stamped, "br")) == plain
 
 
+@uses_instance_dir
+@pytest.mark.usefixtures("kill_leftovers")
 def test_make_run_says_what_matters_and_not_each_sample_or_request(tmp_path):
     """Issue 11 item 6: the terminal of `make run` once readings flow and a page was loaded."""
     port = free_port()
