@@ -12,7 +12,7 @@ them without talking). readings.store runs the GROUP BY; assets/monitor.js keeps
   sum, min, max); an UPDATE or DELETE cannot be (the frame does not carry the old value), so that
   bucket is marked approximate until the next snapshot (a window, sensor or resync refresh).
 """
-from sqlalchemy import Integer, cast, func
+import math
 
 # At most about this many points per sensor on the chart.
 MAX_POINTS = 2000
@@ -34,9 +34,11 @@ def bucket_start(epoch_s, size_s):
     return epoch_s // size_s * size_s
 
 
-def bucket_number(taken_at, size_s, dialect):
-    """SQL: the bucket number of a timestamp column (NULL where SQLite cannot read the text).
-    Whole epoch seconds, so a bucket's first second is never rounded into the one before."""
-    if dialect == "sqlite":
-        return cast(func.strftime("%s", taken_at), Integer) // size_s
-    return cast(func.floor(func.extract("epoch", taken_at) / size_s), Integer)
+def epoch_s(moment):
+    """An aware datetime as whole seconds since the epoch (rounded down), as readings.taken_s."""
+    return math.floor(moment.timestamp())
+
+
+def bucket_number(epoch_seconds, size_s):
+    """SQL: the bucket number of an integer epoch-seconds column (readings.taken_s)."""
+    return epoch_seconds // size_s

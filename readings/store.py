@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import func, select
 
-from .buckets import bucket_number
-from .feed import last_change_id, raw, reading_dict, time_order
+from .buckets import bucket_number, epoch_s
+from .feed import iso_utc, last_change_id, raw, reading_dict, time_order
 from .models import Reading, db
 
 __all__ = ["write_reading", "sensor_ids", "window", "buckets", "latest", "freshest",
@@ -37,9 +37,20 @@ def sensor_ids():
     """Configured sensors in their configured order, then any others the table holds (people may
     add their own), by name. Ids that are not text (a BLOB written by hand) are no sensor."""
     configured = configured_sensors()
-    present = db.session.execute(select(raw(Reading.sensor_id)).distinct()).scalars()
-    others = {s for s in present if isinstance(s, str) and s.strip()} - set(configured)
+    others = {s for s in _present_sensor_ids() if isinstance(s, str) and s.strip()} - set(configured)
     return configured + sorted(others)
+
+
+def _present_sensor_ids():
+    """Each distinct sensor_id, found one index lookup at a time (the next one after the last),
+    since a DISTINCT reads the whole table: a few sensors, millions of rows."""
+    first = select(func.min(Reading.sensor_id)).scalar_subquery()
+    found = select(first.label("sensor_id")).cte("found", recursive=True)
+    following = (select(func.min(Reading.sensor_id))
+                 .where(Reading.sensor_id > found.c.sensor_id).scalar_subquery())
+    found = found.union_all(select(following).where(found.c.sensor_id.is_not(None)))
+    return db.session.execute(
+        select(raw(found.c.sensor_id)).where(found.c.sensor_id.is_not(None))).scalars()
 
 
 def _readings(query):
@@ -47,25 +58,31 @@ def _readings(query):
 
 
 def window(sensor_id, seconds, now=None):
-    """The valid readings of one sensor taken in the last `seconds`, oldest first."""
+    """The valid readings of one sensor taken in the last `seconds` (to the millisecond, as
+    clients see times), oldest first."""
     cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=seconds)
-    query = select(*_COLUMNS).where(Reading.sensor_id == sensor_id, Reading.taken_at >= cutoff)
-    return sorted((r for r in _readings(query) if r["valid"]), key=time_order)
+    query = select(*_COLUMNS).where(Reading.sensor_id == sensor_id,
+                                    Reading.taken_s >= epoch_s(cutoff))
+    first = iso_utc(cutoff)  # the rows of the cutoff's second that come before it are dropped
+    return sorted((r for r in _readings(query) if r["valid"] and r["taken_at"] >= first),
+                  key=time_order)
 
 
 def buckets(sensor_id, start, end, size_s):
     """Min / mean / max / count of one sensor's valid readings per bucket of `size_s` seconds,
-    taken in [start, end) (aware datetimes), oldest first: {"t": bucket start in epoch ms, ...}.
+    taken in [start, end) (aware datetimes, to the whole second), oldest first:
+    {"t": bucket start in epoch ms, ...}.
 
-    One GROUP BY in the database, over the (sensor_id, taken_at) index. A value that is not a
-    finite number (text, a BLOB, NULL, NaN, infinity: see feed.reading_dict) is left out, as is a
-    time the database cannot read (its bucket number is NULL)."""
-    number = bucket_number(raw(Reading.taken_at), size_s, db.engine.dialect.name).label("bucket")
+    One GROUP BY in the database, on the integer taken_s over the (sensor_id, taken_s,
+    temperature_c) index: the table itself is not read. A value that is not a finite number
+    (text, a BLOB, NULL, NaN, infinity: see feed.reading_dict) is left out, as is a time the
+    database cannot read (its taken_s is NULL)."""
+    number = bucket_number(Reading.taken_s, size_s).label("bucket")
     value = Reading.temperature_c
     query = (
         select(number, func.min(value), func.avg(value), func.max(value), func.count())
-        .where(Reading.sensor_id == sensor_id, Reading.taken_at >= start, Reading.taken_at < end,
-               value.between(-1e308, 1e308), number.is_not(None))
+        .where(Reading.sensor_id == sensor_id, Reading.taken_s >= epoch_s(start),
+               Reading.taken_s < epoch_s(end), value.between(-1e308, 1e308))
         .group_by(number)
         .order_by(number)
     )

@@ -17,7 +17,7 @@ from pg import shell
 
 from readings.migrate import PG_LOCK_KEY
 
-HEAD = "0007_change_order"
+HEAD = "0008_reading_epoch"
 
 # Frozen fixtures: the schema that main's create_all() + trigger DDL wrote before migrations
 # existed (sqlite3 .schema / pg_dump of such a database). Never update them: they are what old
@@ -147,9 +147,9 @@ class Database:
             "WHERE nspname = 'public' UNION SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
             "UNION SELECT conname FROM pg_constraint")}
 
-    def dump(self, table):
+    def dump(self, table, columns="*"):
         """The rows as text, so that a NaN compares equal to itself."""
-        return [repr(row) for row in self.run(f"SELECT * FROM {table} ORDER BY id")]
+        return [repr(row) for row in self.run(f"SELECT {columns} FROM {table} ORDER BY id")]
 
     @contextmanager
     def migration_lock_held(self):
@@ -167,6 +167,7 @@ class Database:
                 holder.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
 
 
+MAIN_COLUMNS = "id, sensor_id, taken_at, temperature_c"
 MAIN = {"sqlite": MAIN_SCHEMA_SQLITE + MAIN_ROWS_SQLITE,
         "postgresql": MAIN_SCHEMA_POSTGRES + MAIN_ROWS_POSTGRES}
 NEW_POISON = {
@@ -175,11 +176,13 @@ NEW_POISON = {
     "postgresql": [("sensor_id", "''"), ("temperature_c", "'Infinity'"), ("temperature_c", "'NaN'")],
 }
 SCHEMA = {
-    "sqlite": {"readings", "reading_changes", "readings_sensor_time", "sample_slots",
+    "sqlite": {"readings", "reading_changes", "readings_sensor_time", "readings_sensor_epoch",
+               "sample_slots",
                "readings_log_insert", "readings_log_update", "readings_log_delete",
                "readings_guard_insert", "readings_guard_update",
                "reading_changes_seq", "reading_changes_seq_key"},
-    "postgresql": {"readings", "reading_changes", "readings_sensor_time", "sample_slots", "readings_log",
+    "postgresql": {"readings", "reading_changes", "readings_sensor_time", "readings_sensor_epoch",
+                   "sample_slots", "readings_log",
                    "readings_sensor_id_check", "readings_temperature_c_check",
                    "reading_changes_seq", "reading_changes_seq_key", "reading_changes_unsequenced"},
 }
@@ -234,14 +237,14 @@ def test_a_second_start_changes_nothing(database):
 
 def test_a_database_made_by_main_is_adopted_with_its_rows_and_ids(database):
     database.script(MAIN[database.dialect])
-    readings, changes = database.dump("readings"), database.dump("reading_changes")
+    readings, changes = database.dump("readings", MAIN_COLUMNS), database.dump("reading_changes")
     assert len(readings) == 6 and len(changes) == 9
     [(last_change,)] = database.run("SELECT max(id) FROM reading_changes")
 
     start(database.url)
 
     assert database.versions() == [HEAD]
-    assert database.dump("readings") == readings
+    assert database.dump("readings", MAIN_COLUMNS) == readings
     after = database.run("SELECT * FROM reading_changes ORDER BY id")
     # The rows as they were, each with its delivery position seq = id: remembered ids still hold.
     assert [repr(row[:-1]) for row in after] == changes and all(row[-1] == row[0] for row in after)
@@ -328,3 +331,52 @@ def test_a_failing_migration_leaves_the_database_as_it_was(database, tmp_path):
     with app.app_context(), pytest.raises(Exception, match="(?i)values"):
         command.upgrade(current_app.extensions["migrate"].migrate.get_config(str(directory)), "head")
     assert database.objects() == before and database.versions() == [HEAD]
+
+
+# 0008: taken_s, the epoch second of taken_at, for rows written before it as well as after.
+EPOCH_ROWS = {  # taken_at as a person writes it -> taken_s (None: no readable time)
+    "sqlite": {"'2026-11-29 12:00:00'": 1795953600, "'2026-11-29 12:00:00.999'": 1795953600,
+               "'2026-11-29T14:00:00+02:00'": 1795953600, "'2026-11-29T12:00:01Z'": 1795953601,
+               "'garbage'": None, "'now'": None, "2461008.9": None, "X'32303236'": None},
+    "postgresql": {"'2026-11-29 12:00:00Z'": 1795953600, "'2026-11-29 12:00:00.999Z'": 1795953600,
+                   "'2026-11-29T14:00:00+02:00'": 1795953600, "'1969-12-31 23:59:59.5Z'": -1},
+}
+
+
+def at_revision(url, revision):
+    from readings import create_db_app, migrate
+
+    app = create_db_app({"SQLALCHEMY_DATABASE_URI": url}, upgrade=False)
+    with app.app_context():
+        if revision == "down":
+            command.downgrade(migrate._config(), "0007_change_order")
+        else:
+            migrate.upgrade(revision)
+
+
+def test_taken_s_is_the_epoch_second_of_every_old_row_and_goes_down_and_up(database):
+    at_revision(database.url, "0007_change_order")
+    if database.dialect == "sqlite":  # old poison, from before the guards
+        database.run("DROP TRIGGER readings_guard_insert")
+    rows = EPOCH_ROWS[database.dialect]
+    for taken_at in rows:
+        database.run("INSERT INTO readings (sensor_id, taken_at, temperature_c) "  # literals only
+                     f"VALUES ('sensor-1', {taken_at}, 20)")
+    before = database.dump("readings")
+
+    at_revision(database.url, "head")
+
+    assert database.run("SELECT taken_s FROM readings ORDER BY id") == [(s,) for s in rows.values()]
+    database.run("INSERT INTO readings (sensor_id, taken_at, temperature_c) "
+                 "VALUES ('sensor-1', '2026-11-29T12:00:02Z', 21)")
+    assert database.run("SELECT taken_s FROM readings ORDER BY id DESC LIMIT 1") == [(1795953602,)]
+    with pytest.raises((sqlite3.OperationalError, psycopg.errors.GeneratedAlways),
+                       match="(?i)generated"):
+        database.run("UPDATE readings SET taken_s = 0")
+    database.run("DELETE FROM readings WHERE temperature_c = 21")
+
+    at_revision(database.url, "down")
+    assert database.dump("readings") == before
+    assert "readings_sensor_epoch" not in database.objects()
+    at_revision(database.url, "head")
+    assert database.versions() == [HEAD]

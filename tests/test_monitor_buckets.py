@@ -2,9 +2,9 @@
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
+from conftest import both_databases
 
-from readings import create_db_app, store
+from readings import store
 from readings.buckets import MAX_POINTS, bucket_size, bucket_start
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)  # a multiple of every bucket size
@@ -18,19 +18,8 @@ def test_short_windows_are_raw_and_long_ones_stay_under_the_cap():
     assert bucket_start(3725, 60) == 3720
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_app(request, tmp_path, redis_server):
-    """A Flask app on a fresh SQLite file, or on a new PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'unit.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    app = create_db_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_server.url})
-    with app.app_context():
-        yield app
-
-
-def test_buckets_give_min_mean_max_and_count(any_db_app):
+@both_databases
+def test_buckets_give_min_mean_max_and_count(db_app):
     for seconds, value in ((0, 20.0), (10, 22.0), (59, 21.0), (60, 30.0), (200, 10.0)):
         store.write_reading("sensor-1", value, T0 + timedelta(seconds=seconds))
     store.write_reading("other", 99.0, T0)
@@ -45,7 +34,8 @@ def test_buckets_give_min_mean_max_and_count(any_db_app):
     ]  # the reading at 200 s is after the end
 
 
-def test_buckets_are_plain_json_numbers(any_db_app):
+@both_databases
+def test_buckets_are_plain_json_numbers(db_app):
     store.write_reading("sensor-1", 20.5, T0)
     (bucket,) = store.buckets("sensor-1", T0, T0 + timedelta(seconds=60), 60)
     assert json.loads(json.dumps(bucket)) == bucket  # no Decimal from the database's avg
