@@ -97,10 +97,12 @@ def set_cache_headers(response):
     value = cache_control(request.path, request.args)
     if value and response.status_code in (200, 304):
         response.headers["Cache-Control"] = value
-    if immutable(request.path, request.args) and response.is_streamed:
+    if response.status_code == 200 and response.is_streamed and immutable(request.path,
+                                                                          request.args):
         # An asset is sent as a stream, which flask-compress gzips anew on every request (1.5 MB
         # of plotly.js). Read whole, it is compressed once per process, in brotli when accepted,
         # and served from ImmutableOnlyCache after that. (Flask runs this before flask-compress.)
+        # Only a whole file: a range's compressed part must never be cached as the file.
         response.direct_passthrough = False
         response.make_sequence()
     return response

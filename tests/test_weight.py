@@ -67,6 +67,15 @@ def test_the_page_and_the_plotly_bundle_are_compressed(web_server, what, encodin
         assert decode(packed).rstrip().endswith(b"</html>")
 
 
+def test_a_range_of_the_bundle_leaves_its_compressed_copy_whole(web_server):
+    url = bundle_url(web_server)
+    plain = fetch(web_server, url, "identity").sent
+    part = fetch(web_server, url, "identity", Range="bytes=0-99999")
+    assert part.status_code == 206 and part.sent == plain[:100_000]
+    fetch(web_server, url, "br", Range="bytes=0-99999")  # first of its URL and encoding
+    assert decode(fetch(web_server, url, "br")) == plain
+
+
 def test_a_compressed_export_is_still_streamed_and_whole(web_server, db_exec):
     count = 20_000
     db_exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
