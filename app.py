@@ -7,6 +7,7 @@ stores.
 import logging
 import os
 import signal
+from urllib.parse import parse_qs
 
 import dash
 import dash_bootstrap_components as dbc
@@ -76,13 +77,19 @@ def fingerprinted(path):
     return path.startswith(SUITES) and check_fingerprint(path)[1]
 
 
+def immutable(path, query):
+    """Whether the content under this URL can never change: a fingerprinted component URL, or
+    an asset URL with its version stamp."""
+    return fingerprinted(path) or (path.startswith(ASSETS) and "m" in query)
+
+
 def cache_control(path, query):
     """The Cache-Control for a static URL, or None to leave it as it is (pages, callbacks, API,
     an unfingerprinted component URL, which Dash already answers with an ETag)."""
-    if fingerprinted(path):
+    if immutable(path, query):
         return f"public, max-age={YEAR_S}, immutable"
     if path.startswith(ASSETS):
-        return f"public, max-age={YEAR_S}, immutable" if "m" in query else "no-cache"
+        return "no-cache"
     return None
 
 
@@ -90,13 +97,21 @@ def set_cache_headers(response):
     value = cache_control(request.path, request.args)
     if value and response.status_code in (200, 304):
         response.headers["Cache-Control"] = value
+    if response.status_code == 200 and response.is_streamed and immutable(request.path,
+                                                                          request.args):
+        # An asset is sent as a stream, which flask-compress gzips anew on every request (1.5 MB
+        # of plotly.js). Read whole, it is compressed once per process, in brotli when accepted,
+        # and served from ImmutableOnlyCache after that. (Flask runs this before flask-compress.)
+        # Only a whole file: a range's compressed part must never be cached as the file.
+        response.direct_passthrough = False
+        response.make_sequence()
     return response
 
 
 class ImmutableOnlyCache:
-    """flask-compress's cache of compressed bodies, kept for fingerprinted component URLs only
-    (their content never changes under one URL): plotly.js costs ~0.3 s of CPU to compress, once
-    per process and encoding instead of once per first visit. Every other response passes by."""
+    """flask-compress's cache of compressed bodies, kept for immutable URLs only (their content
+    never changes under one URL): plotly.js costs ~0.3 s of CPU to compress, once per process
+    and encoding instead of once per first visit. Every other response passes by."""
 
     def __init__(self):
         self.bodies = {}
@@ -105,22 +120,23 @@ class ImmutableOnlyCache:
         return self.bodies.get(key)
 
     def set(self, key, value):
-        _, _, path = key.partition(";")
-        if fingerprinted(path):
+        _, _, url = key.partition(";")  # "<encoding>;<path>?<query>"
+        path, _, query = url.partition("?")
+        if immutable(path, parse_qs(query)):
             self.bodies[key] = value
 
 
 def lighten(server):
-    """Compress what the browser accepts: brotli, else gzip. A streamed response (the export,
-    files from assets/) gets gzip only: zlib writes a block every few tens of kB of input, so
-    the export keeps arriving as it is read, where brotli's encoder would hold up to its 4 MB
-    window before writing anything."""
+    """Compress what the browser accepts: brotli, else gzip. A streamed response (the export)
+    gets gzip only: zlib writes a block every few tens of kB of input, so the export keeps
+    arriving as it is read, where brotli's encoder would hold up to its 4 MB window before
+    writing anything."""
     server.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip"])
     server.config.setdefault("COMPRESS_ALGORITHM_STREAMING", ["gzip"])
     server.config.setdefault("COMPRESS_MIMETYPES", COMPRESSIBLE)
     server.config.setdefault("COMPRESS_CACHE_BACKEND", ImmutableOnlyCache)
-    server.config.setdefault("COMPRESS_CACHE_KEY", lambda req: req.path)
-    # Files from assets/ are streamed too: still answer If-None-Match with a 304.
+    server.config.setdefault("COMPRESS_CACHE_KEY", lambda req: req.full_path)
+    # Files from assets/ without their version are streamed: still answer If-None-Match.
     server.config.setdefault("COMPRESS_STREAMING_ENDPOINT_CONDITIONAL", ["static", "_dash_assets.static"])
     Compress(server)
     server.after_request(set_cache_headers)

@@ -5,6 +5,7 @@ fork (no preload), so each holds its own Redis subscription and its own watcher 
 """
 import logging
 import os
+import re
 import signal
 import threading
 
@@ -45,13 +46,32 @@ def post_fork(server, worker):
     root.setLevel(logging.INFO)
 
 
-def post_worker_init(worker):
-    """Warm up, then on SIGTERM close this process's WebSockets first: browsers reconnect, to any
-    process, and replay from their last id, and the stop does not wait out the graceful timeout."""
+def warm_up(server):
+    """Do once, before any client, what would otherwise slow down or break a first visit."""
+    import dash
+    from plotly.io.json import to_json_plotly  # what Dash encodes its answers with
+
+    client = server.test_client()
     # Dash sets itself up on its first request, and that set-up is not thread-safe: many pages
     # arriving at a fresh process at once raced in it ("dictionary changed size during
     # iteration", handshakes answered 500). One request here, before any client's, does it once.
-    worker.wsgi.test_client().get("/", headers={"Accept-Encoding": "identity"})
+    page = client.get("/", headers={"Accept-Encoding": "identity"}).get_data(as_text=True)
+    # The page's scripts and styles, compressed once into flask-compress's cache (plotly.js
+    # alone takes ~0.4 s), in what browsers ask for.
+    for url in re.findall(r'(?:src|href)="(/[^"]+)"', page):
+        client.get(url, headers={"Accept-Encoding": "br"})
+    # Each page's content once: plotly's figure classes load their validators on first use, and
+    # the first figure of a process took ~1 s more than the next.
+    with server.test_request_context("/"):
+        for registered in dash.page_registry.values():
+            layout = registered["layout"]
+            to_json_plotly(layout() if callable(layout) else layout)
+
+
+def post_worker_init(worker):
+    """Warm up, then on SIGTERM close this process's WebSockets first: browsers reconnect, to any
+    process, and replay from their last id, and the stop does not wait out the graceful timeout."""
+    warm_up(worker.wsgi)
     hub = worker.wsgi.extensions["readings_hub"]
     stopping = threading.Event()
 

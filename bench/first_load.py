@@ -10,6 +10,11 @@ the load, from the DevTools Network events; "decoded" is what those bodies are u
 Time: from navigation start to the first drawn reading, taken in the page by a MutationObserver
 set before any script runs (no polling delay). Targets on the 2-core machine: <= 2.5 MB, <= 1.5 s.
 --encoding identity asks the server for nothing compressed, to see what compression saves.
+
+Where the time goes, as medians from navigation start: the page's HTML in, its scripts run
+(DOMContentLoaded; plotly.js evaluated is when window.Plotly is set), Dash's layout in, the page's
+content in (the pages router's callback), the chart mounted, the reading drawn; plus the main
+thread's long tasks (> 50 ms) until then. The machine is shared: compare runs made side by side.
 """
 import argparse
 import json
@@ -28,16 +33,49 @@ sys.path.insert(0, str(REPO))
 
 from serve import free_port, start, start_embedded_redis, stop_all  # noqa: E402
 
-# performance.now() at the first moment the page shows a reading, in window.__drawn.
+# performance.now() at the first moment the page shows a reading, in window.__drawn; on the way,
+# when plotly.js has run (it sets window.Plotly), the chart's element exists, and long tasks.
 WATCH_DRAWN = """
+window.__marks = {};
+window.__longTasks = [];
+new PerformanceObserver(function (list) {
+  list.getEntries().forEach(function (e) { window.__longTasks.push([e.startTime, e.duration]); });
+}).observe({type: "longtask", buffered: true});
+(function () {
+  let plotly;
+  Object.defineProperty(window, "Plotly", {configurable: true, get: function () { return plotly; },
+    set: function (value) { plotly = value; window.__marks.plotly = performance.now(); }});
+})();
 new MutationObserver(function () {
   if (window.__drawn) return;
+  if (!window.__marks.graph && document.getElementById("monitor-graph")) {
+    window.__marks.graph = performance.now();
+  }
   const latest = document.getElementById("latest-temperature");
   if (latest && latest.textContent.trim() &&
       document.querySelector("#monitor-graph .scatterlayer .trace")) {
     window.__drawn = performance.now();
   }
 }).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+# The phases of one load, in ms from navigation start (null when a phase did not happen).
+PHASES = """
+const first = (part) => performance.getEntriesByType("resource").find(r => r.name.includes(part));
+const end = (entry) => entry ? entry.responseEnd : null;
+const nav = performance.getEntriesByType("navigation")[0];
+const until = (t) => window.__longTasks.filter(([start]) => start < t);
+return [
+  ["html", nav.responseEnd],
+  ["plotly.js in", end(first("plotly"))],
+  ["plotly.js evaluated", window.__marks.plotly || null],
+  ["scripts run", nav.domContentLoadedEventStart],
+  ["layout in", end(first("/_dash-layout"))],
+  ["page content in", end(first("/_dash-update-component"))],
+  ["chart mounted", window.__marks.graph || null],
+  ["drawn", window.__drawn],
+  ["long tasks", until(window.__drawn).reduce((sum, [, duration]) => sum + duration, 0)],
+];
 """
 
 
@@ -106,10 +144,16 @@ def one_load(driver, url, encoding):
     drawn_ms = WebDriverWait(driver, 60, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.__drawn"))
     time.sleep(1.0)  # let lazy chunks that started before the drawing finish arriving
-    plotly_ms = driver.execute_script(
-        "const e = performance.getEntriesByType('resource').find(r => r.name.includes('plotly'));"
-        "return e ? e.responseEnd : null;")
-    return drawn_ms / 1000, network_bytes(driver.get_log("performance")), (plotly_ms or 0) / 1000
+    phases = dict(driver.execute_script(PHASES))
+    return drawn_ms / 1000, network_bytes(driver.get_log("performance")), phases
+
+
+def breakdown(results):
+    """'name median' for each phase that happened in every run, in ms."""
+    names = results[0][2].keys()
+    return ", ".join(
+        f"{name} {statistics.median(r[2][name] for r in results):.0f}" for name in names
+        if all(r[2][name] is not None for r in results))
 
 
 def main(argv=None):
@@ -134,7 +178,7 @@ def main(argv=None):
     print(f'first load of "/" ({args.encoding}, median of {args.runs} cold-cache loads): '
           f"{sent / 1e6:.2f} MB transferred ({decoded / 1e6:.2f} MB decoded, {requests:g} requests), "
           f"first reading drawn after {seconds:.2f} s  (targets: <= 2.5 MB, <= 1.5 s)")
-    print(f"  plotly.js arrived after {statistics.median(r[2] for r in results):.2f} s (median)")
+    print(f"  where the time goes (ms, medians): {breakdown(results)}")
     print("  per run: " + ", ".join(f"{r[1][0] / 1e6:.2f} MB / {r[0]:.2f} s" for r in results))
     # Numbers to read, not a gate: `make bench` runs every bench, and a busy machine is slower.
     print(f"  bytes target {'met' if sent <= 2.5e6 else 'MISSED'}, "
