@@ -34,6 +34,7 @@ MARK_COLOR = "#e76f51"
 MAX_POINTS = 4000
 MAX_BINS = 1000  # bars of a level histogram
 SHORT_NAMES = {"PC screen1": "S1", "PC screen2": "S2", "Temperature sensor": "T"}
+BAND_NAMES = {"PC screen1": "screen 1", "PC screen2": "screen 2", "Temperature sensor": "sensor"}
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 DEVICE_COLORS = {"PC screen1": "#2a9d8f", "PC screen2": "#e9c46a", "Temperature sensor": "#e76f51"}
 # The plotly toolbar (modebar) of every figure, on the page and in the report: a few buttons,
@@ -53,7 +54,8 @@ def _layout(fig, title=None, height=None):
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         modebar=dict(orientation="v"),
     )
-    fig.update_xaxes(automargin=True)
+    # A date axis' first label, centred on its tick, ran under the y axis' "0" on a phone.
+    fig.update_xaxes(automargin=True, ticklabeloverflow="hide past domain")
     fig.update_yaxes(automargin=True)
     return fig
 
@@ -224,6 +226,8 @@ def aggregate_figure(timestamp, current, states, title=None):
     ), row=1, col=1)
     for row, device in enumerate(DEVICES, start=2):
         fig.add_trace(_band(timestamp, states[:, row - 2], device), row=row, col=1)
+        # Short names on the axis: "Temperature sensor" took a third of a phone's width.
+        fig.update_yaxes(tickvals=[device], ticktext=[BAND_NAMES[device]], row=row, col=1)
     _state_legend(fig)
     fig.update_yaxes(title="max current (mA)", row=1, col=1)
     fig.update_yaxes(range=[0, _display_upper(current)], row=1, col=1)
@@ -310,29 +314,30 @@ def shares(timestamp, current, states, state_levels):
 
 
 def share_figure(share_data, title=None):
-    """Stacked bars: share of time per device and state, and share of the charge."""
-    # Each half is named by its x axis title, below it: two subplot titles side by side
-    # overlapped each other (and the modebar) on any screen narrower than about 900 px.
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06)
+    """Stacked bars: share of time per device and state (top panel), and share of the charge."""
+    # One panel above the other, each named by its y axis title: side by side, two subplot
+    # titles (or x axis titles) overlapped each other on any screen narrower than about 900 px.
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12)
     devices = list(share_data)
     for name, color in STATE_COLORS.items():
-        for col, key in ((1, "time_share"), (2, "charge_share")):
+        for row, key in ((1, "time_share"), (2, "charge_share")):
             values = [share_data[d].get(name, {}).get(key) for d in devices]
             extra = [share_data[d].get(name, {}).get("charge_mah") for d in devices]
             fig.add_trace(go.Bar(
                 y=devices, x=[100 * v if v is not None else None for v in values],
                 customdata=extra, orientation="h", name=name, marker_color=color,
-                legendgroup=name, showlegend=col == 1,
+                legendgroup=name, showlegend=row == 1,
                 hovertemplate=(f"%{{y}} {name}: %{{x:.1f}} %"
-                               + ("<br>%{customdata:.3f} mAh" if col == 2 else "")
+                               + ("<br>%{customdata:.3f} mAh" if row == 2 else "")
                                + "<extra></extra>"),
-            ), row=1, col=col)
+            ), row=row, col=1)
     fig.update_layout(barmode="stack")
     fig.update_xaxes(rangemode="tozero")
-    fig.update_xaxes(title="% of the time", row=1, col=1)
-    fig.update_xaxes(title="% of the charge", row=1, col=2)
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, height=300)
+    fig.update_xaxes(title="%", row=2, col=1)
+    fig.update_yaxes(autorange="reversed", tickvals=devices, ticktext=[BAND_NAMES.get(d, d) for d in devices])
+    fig.update_yaxes(title="time", row=1, col=1)
+    fig.update_yaxes(title="charge", row=2, col=1)
+    return _layout(fig, title, height=360)
 
 
 def combination_name(combination):
@@ -362,7 +367,7 @@ def combination_histogram(current, combinations, gain=1.0, title=None):
     fig.add_trace(go.Scatter(
         x=expected, y=np.full(len(expected), top * 1.08), mode="markers",
         marker=dict(color=MARK_COLOR, symbol="triangle-down", size=9),
-        name="expected level of a state combination",
+        name="expected level",
         text=[combination_name(c) for c, _ in combinations],
         hovertemplate="%{text}<br>%{x:.1f} mA<extra></extra>",
     ))
