@@ -34,12 +34,12 @@ DEFAULT_OUTPUT = REPO_ROOT / "reports" / "nilm_report.html"
 MAX_DOUBTS = texts.MAX_DOUBTS
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
-       background: #f6f7f9; color: #212529; }
+       background: #f6f7f9; color: #212529; overflow-wrap: break-word; }
 main { max-width: 1100px; margin: 0 auto; padding: 1.5rem; }
 section { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 1rem 1.25rem;
           margin-bottom: 1.25rem; }
 h1 { margin-bottom: 0.25rem; } h2 { margin-top: 0.25rem; font-size: 1.3rem; }
-h3 { font-size: 1rem; margin: 1rem 0 0.25rem; overflow-wrap: anywhere; }
+h3 { font-size: 1rem; margin: 1rem 0 0.25rem; }
 .scroll { overflow-x: auto; }
 @media (max-width: 600px) { main { padding: 0.5rem; } section { padding: 0.75rem; } }
 p, li { line-height: 1.5; } .muted { color: #6c757d; }
@@ -248,6 +248,7 @@ by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely compo
 </section>
 <section><h2>How the model was judged</h2>{_evaluation(results)}</section>
 <section><h2>How the model holds up under stress</h2>{_stress(results)}</section>
+<p id="nilm-report-end" class="muted">End of the report.</p>
 </main></body></html>
 """
 
