@@ -53,8 +53,7 @@ def analyse(recording):
         "summary": texts.summary(recording, prediction.gain, prediction.confidence),
         "figures": {
             "aggregate": figures.shade_doubt(aggregate, segments, limit=MAX_SHADED),
-            "devices": figures.device_current_figure(t, current, states, fitted.state_levels_,
-                                                     prediction.gain),
+            "devices": figures.device_current_figure(t, states, fitted.state_levels_, prediction.gain),
             "timeline": figures.state_timeline(t, states),
             "shares": figures.share_figure(share_data),
             "levels": figures.combination_histogram(current, fitted.combination_levels(),

@@ -10,8 +10,8 @@ No Dash imports. States are given as integer indices into ``nilm.devices.STATES[
 - ``state_timeline(timestamp, states)``: each device's state over time as a step line.
 - ``shares(timestamp, current, states, state_levels)`` -> dict; ``share_figure(shares_dict)``.
 - ``combination_histogram(current, combinations, gain)``: levels with every joint state marked.
-- ``device_current_figure(timestamp, current, states, state_levels, gain)``: each device's
-  estimated current, stacked, under the measured one.
+- ``device_current_figure(timestamp, states, state_levels, gain)``: each device's estimated
+  current, stacked.
 - ``stress_matrix_figure(matrix)``; ``shade_doubt(fig, segments, limit)``: issue 8's parts.
 - ``CONFIG``: the plotly config (toolbar) every figure is shown with.
 
@@ -259,33 +259,26 @@ def state_timeline(timestamp, states, title=None):
     return _layout(fig, title, height=120 + 110 * len(DEVICES))
 
 
-def device_current_figure(timestamp, current, states, state_levels, gain=1.0, title=None):
-    """Each device's estimated current over time (the level of its state x gain), stacked, with
-    the measured current over them: where the stack and the line part, the labels explain less."""
+def device_current_figure(timestamp, states, state_levels, gain=1.0, title=None):
+    """Each device's estimated current over time (the level of its state x gain), stacked. The
+    measured current is the aggregate figure's: drawn here too it doubled the figure's size."""
     states = np.asarray(states)
     timestamp = np.asarray(timestamp, dtype=float)
     starts, _ = runs(np.ravel_multi_index(states.T, SHAPE)) if len(states) else (np.zeros(0, int), None)
-    if len(starts) > MAX_POINTS:  # display only: a flickering file keeps an even sample of changes
-        starts = starts[np.linspace(0, len(starts) - 1, MAX_POINTS).astype(int)]
+    if len(starts) > MAX_POINTS // 2:  # display only: a flickering file keeps an even sample
+        starts = starts[np.linspace(0, len(starts) - 1, MAX_POINTS // 2).astype(int)]
     rows = np.append(starts, len(states) - 1)
     x = to_datetime(timestamp[rows])
     fig = go.Figure()
     for i, device in enumerate(DEVICES):
         level = np.asarray(state_levels[device], dtype=float)[states[rows, i]] * gain
         fig.add_trace(go.Scatter(
-            x=x, y=level, mode="lines", name=device, stackgroup="devices", line_shape="hv",
-            line=dict(width=0.5, color=DEVICE_COLORS[device]),
+            x=x, y=np.round(level, 1), mode="lines", name=device, stackgroup="devices",
+            line_shape="hv", line=dict(width=0.5, color=DEVICE_COLORS[device]),
             hovertemplate=f"{device}: %{{y:.0f}} mA<br>from %{{x}}<extra></extra>",
         ))
-    current = np.asarray(current, dtype=float)
-    keep = decimate(current)
-    fig.add_trace(go.Scatter(
-        x=to_datetime(timestamp[keep]), y=current[keep], mode="lines", name="measured",
-        line=dict(color=LINE_COLOR, width=1), hovertemplate="%{x}<br>%{y:.2f} mA<extra></extra>",
-    ))
-    fig.update_yaxes(title="current (mA)", range=[0, _display_upper(current)])
-    _spike_note(fig, current, _display_upper(current))
-    return _layout(fig, title, height=340)
+    fig.update_yaxes(title="estimated current (mA)", rangemode="tozero")
+    return _layout(fig, title, height=320)
 
 
 def shares(timestamp, current, states, state_levels):

@@ -235,8 +235,8 @@ by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely compo
 {''.join(device_figs)}</section>
 <section><h2>The main recording and its labels ({html.escape(main.name)})</h2>
 {_fig(aggregate, False, "Aggregate current and predicted states")}
-{_fig(figures.device_current_figure(t, current, states, model.state_levels_, prediction.gain), False,
-      "Estimated current of each device, stacked, under the measured current")}
+{_fig(figures.device_current_figure(t, states, model.state_levels_, prediction.gain), False,
+      "Estimated current of each device, stacked")}
 {_fig(figures.state_timeline(t, states), False, "State timeline per device")}
 {_fig(figures.share_figure(shares), False, "Time and charge per device and state")}</section>
 <section><h2>Which parts of the main file are doubtful</h2>

@@ -104,7 +104,7 @@ def chart_summaries(recording, states, share_data, gain, segments):
                       f"Below it, one band per device coloured by its predicted state. "
                       f"{len(segments)} doubtful stretches ({doubtful:,} rows) are shaded."),
         "devices": (f"Each device's estimated current (its state's level x the gain {gain:.3f}), "
-                    f"stacked, over the measured current. Share of the charge: {charge}."),
+                    f"stacked. Share of the charge: {charge}."),
         "timeline": "State changes per device: " + ", ".join(changes) + ". Mostly: "
                     + "; ".join(mostly) + ".",
         "shares": "Time and charge per device and state. Mostly: " + "; ".join(mostly)

@@ -21,7 +21,7 @@ GRAPH_CARDS = (
      "where the model is unsure (confidence below 0.9)."),
     ("devices", "Estimated current of each device",
      "Each device's current as the model explains it (the level of its state times the estimated "
-     "gain), stacked; the line is the measured current."),
+     "gain), stacked: the top of the stack is the model's account of the aggregate above."),
     ("timeline", "State timeline per device", "When each device changed state."),
     ("shares", "Time and charge per device and state",
      "Charge splits the measured current between the devices in proportion to their state levels."),
