@@ -23,7 +23,7 @@
         })
             .then(function (response) {
                 return response.json().catch(function () { return {}; }).then(function (body) {
-                    if (response.ok && body.job) { tell("nilm-job", {job: body.job}); }
+                    if (response.ok && body.job) { tell("nilm-job", {job: body.job, name: body.name || file.name}); }
                     else {
                         tell("nilm-rejected", {message: body.error
                             || "The server could not take " + file.name + "; please try again."});
@@ -52,6 +52,20 @@
         event.stopPropagation();
         if (event.dataTransfer.files.length) { send(zone, event.dataTransfer.files[0]); }
     }, true);
+
+    // dcc.Upload draws its <input type=file> without a way to label it: give it the zone's label,
+    // and the zone (the element the keyboard reaches) the role and name of a button.
+    function labelUpload() {
+        const zone = document.getElementById("nilm-upload-zone");
+        const input = zone && zone.querySelector("input[type=file]");
+        if (input && !input.hasAttribute("aria-label")) {
+            input.setAttribute("aria-label", zone.dataset.label);
+            const target = input.parentElement;
+            target.setAttribute("role", "button");
+            target.setAttribute("aria-label", zone.dataset.label);
+        }
+    }
+    new MutationObserver(labelUpload).observe(document.documentElement, {childList: true, subtree: true});
 
     // A HEAD first: a result that has expired gets the page's alert, not a failed download.
     window.nilmDownload = function (source, goneMessage) {

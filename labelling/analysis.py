@@ -8,14 +8,16 @@ import logging
 
 from plotly.io.json import to_json_plotly
 
-from nilm import figures
+from nilm import doubt, figures, texts
 from nilm.io import InputError, read_recording
 from nilm.label import format_labels
+from nilm.model import joint_levels
 from nilm.model import load as load_model
 
 from . import store
 
-GRAPHS = ("aggregate", "timeline", "shares", "levels")
+GRAPHS = ("aggregate", "devices", "timeline", "shares", "levels")
+MAX_SHADED = 100  # doubtful stretches shaded on the aggregate plot (the longest ones)
 log = logging.getLogger(__name__)
 _model = []
 
@@ -36,19 +38,31 @@ def warm_up():
 
 def analyse(recording):
     """(analysis, labelled CSV bytes) of one parsed upload; the analysis is JSON-able:
-    {"summary": [[label, text]], "figures": {graph: plotly figure}}."""
+    {"name", "summary": [[label, text]], "figures": {graph: plotly figure}, "texts": {graph: its
+    text alternative}, "preview": [header, rows], "doubt": {"overview", "stretches"}: [sentence]}.
+    """
     fitted = model()
     prediction = fitted.predict_details(recording)
     t, current, states = recording.timestamp, recording.max_current, prediction.states
+    segments = doubt.doubtful_segments(t, states, prediction.confidence, prediction.runner_up)
+    levels = joint_levels(fitted.state_levels_) * prediction.gain
+    share_data = figures.shares(t, current, states, fitted.state_levels_)
+    aggregate = figures.aggregate_figure(t, current, states)
     analysis = {
-        "summary": figures.summary(recording, prediction.gain),
+        "name": recording.name,
+        "summary": texts.summary(recording, prediction.gain, prediction.confidence),
         "figures": {
-            "aggregate": figures.aggregate_figure(t, current, states),
+            "aggregate": figures.shade_doubt(aggregate, segments, limit=MAX_SHADED),
+            "devices": figures.device_current_figure(t, states, fitted.state_levels_, prediction.gain),
             "timeline": figures.state_timeline(t, states),
-            "shares": figures.share_figure(figures.shares(t, current, states, fitted.state_levels_)),
+            "shares": figures.share_figure(share_data),
             "levels": figures.combination_histogram(current, fitted.combination_levels(),
                                                     prediction.gain),
         },
+        "texts": texts.chart_summaries(recording, states, share_data, prediction.gain, segments),
+        "preview": texts.preview(recording.fields, states),
+        "doubt": {"overview": texts.doubt_overview(segments, levels),
+                  "stretches": texts.doubt_lines(segments, levels)},
     }
     return analysis, format_labels(recording.fields, prediction.states)
 

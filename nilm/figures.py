@@ -10,8 +10,12 @@ No Dash imports. States are given as integer indices into ``nilm.devices.STATES[
 - ``state_timeline(timestamp, states)``: each device's state over time as a step line.
 - ``shares(timestamp, current, states, state_levels)`` -> dict; ``share_figure(shares_dict)``.
 - ``combination_histogram(current, combinations, gain)``: levels with every joint state marked.
-- ``evaluation_rows(results)`` -> (header, rows) of text for an HTML / dbc table.
-- ``summary(recording, gain)`` -> [(label, text)] for the page's summary cards.
+- ``device_current_figure(timestamp, states, state_levels, gain)``: each device's estimated
+  current, stacked.
+- ``stress_matrix_figure(matrix)``; ``shade_doubt(fig, segments, limit)``: issue 8's parts.
+- ``CONFIG``: the plotly config (toolbar) every figure is shown with.
+
+Words and tables about the same data are in nilm.texts.
 
 Long series are decimated for display only (min and max per bucket, so spikes survive);
 state runs and shares are computed from every row.
@@ -20,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nilm.devices import DEVICES, STATES
+from nilm.devices import DEVICES, SHAPE, STATES
 from nilm.states import QUANTUM_MA
 
 STATE_COLORS = {"OFF": "#adb5bd", "IDLE": "#f4a261", "ON": "#2a9d8f"}
@@ -30,15 +34,35 @@ MARK_COLOR = "#e76f51"
 MAX_POINTS = 4000
 MAX_BINS = 1000  # bars of a level histogram
 SHORT_NAMES = {"PC screen1": "S1", "PC screen2": "S2", "Temperature sensor": "T"}
+BAND_NAMES = {"PC screen1": "screen 1", "PC screen2": "screen 2", "Temperature sensor": "sensor"}
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+DEVICE_COLORS = {"PC screen1": "#2a9d8f", "PC screen2": "#e9c46a", "Temperature sensor": "#e76f51"}
+# The plotly toolbar (modebar) of every figure, on the page and in the report: a few buttons,
+# stacked in the right margin (_layout keeps it free), where no legend, note or title can sit.
+CONFIG = {"displaylogo": False,
+          "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
+MODEBAR_MARGIN = 40  # px on the right: the vertical modebar is about 30 px wide
+# The look of plotly_white, in the few properties these figures use: assigning plotly_white itself
+# validated its whole content anew on every figure (a third of a labelling job's figure time) and
+# added 6 KB of JSON to each.
+_AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF0F8", ticks="")
+TEMPLATE = go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="white",
+                                          font=dict(color="#2a3f5f"), xaxis=_AXIS, yaxis=_AXIS))
 
 
 def _layout(fig, title=None, height=None):
+    """Common look. On a 390 px phone nothing may overlap: the legend sits above the plot (its
+    margin grows to fit it, wrapped or not), axes make room for their labels (automargin) and
+    the modebar keeps the right margin to itself."""
     fig.update_layout(
-        template="plotly_white", font=FONT, title=title, height=height,
-        margin=dict(l=60, r=20, t=50 if title else 20, b=40),
+        template=TEMPLATE, font=FONT, title=title, height=height,
+        margin=dict(l=60, r=MODEBAR_MARGIN, t=50 if title else 20, b=40),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        modebar=dict(orientation="v"),
     )
+    # A date axis' first label, centred on its tick, ran under the y axis' "0" on a phone.
+    fig.update_xaxes(automargin=True, ticklabeloverflow="hide past domain")
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -106,9 +130,10 @@ def _spike_note(fig, current, upper):
     hidden = int(np.sum(np.asarray(current) > upper))
     if hidden:
         fig.add_annotation(
-            text=f"{hidden} sample(s) above {upper:.0f} mA not shown (inrush spikes)",
+            # Two short lines: on a phone one long line ran over the y axis' ticks.
+            text=f"{hidden} sample(s) above {upper:.0f} mA<br>not shown (inrush spikes)",
             xref="paper", yref="paper", x=1, y=0.98, showarrow=False, xanchor="right",
-            yanchor="top", bgcolor="rgba(255,255,255,0.8)",
+            yanchor="top", align="right", bgcolor="rgba(255,255,255,0.8)",
             font=dict(size=11, color="#6c757d"),
         )
 
@@ -207,6 +232,8 @@ def aggregate_figure(timestamp, current, states, title=None):
     ), row=1, col=1)
     for row, device in enumerate(DEVICES, start=2):
         fig.add_trace(_band(timestamp, states[:, row - 2], device), row=row, col=1)
+        # Short names on the axis: "Temperature sensor" took a third of a phone's width.
+        fig.update_yaxes(tickvals=[device], ticktext=[BAND_NAMES[device]], row=row, col=1)
     _state_legend(fig)
     fig.update_yaxes(title="max current (mA)", row=1, col=1)
     fig.update_yaxes(range=[0, _display_upper(current)], row=1, col=1)
@@ -230,6 +257,28 @@ def state_timeline(timestamp, states, title=None):
         fig.update_yaxes(type="category", categoryorder="array",
                          categoryarray=list(STATES[device]), row=row, col=1)
     return _layout(fig, title, height=120 + 110 * len(DEVICES))
+
+
+def device_current_figure(timestamp, states, state_levels, gain=1.0, title=None):
+    """Each device's estimated current over time (the level of its state x gain), stacked. The
+    measured current is the aggregate figure's: drawn here too it doubled the figure's size."""
+    states = np.asarray(states)
+    timestamp = np.asarray(timestamp, dtype=float)
+    starts, _ = runs(np.ravel_multi_index(states.T, SHAPE)) if len(states) else (np.zeros(0, int), None)
+    if len(starts) > MAX_POINTS // 2:  # display only: a flickering file keeps an even sample
+        starts = starts[np.linspace(0, len(starts) - 1, MAX_POINTS // 2).astype(int)]
+    rows = np.append(starts, len(states) - 1)
+    x = to_datetime(timestamp[rows])
+    fig = go.Figure()
+    for i, device in enumerate(DEVICES):
+        level = np.asarray(state_levels[device], dtype=float)[states[rows, i]] * gain
+        fig.add_trace(go.Scatter(
+            x=x, y=np.round(level, 1), mode="lines", name=device, stackgroup="devices",
+            line_shape="hv", line=dict(width=0.5, color=DEVICE_COLORS[device]),
+            hovertemplate=f"{device}: %{{y:.0f}} mA<br>from %{{x}}<extra></extra>",
+        ))
+    fig.update_yaxes(title="estimated current (mA)", rangemode="tozero")
+    return _layout(fig, title, height=320)
 
 
 def shares(timestamp, current, states, state_levels):
@@ -264,29 +313,30 @@ def shares(timestamp, current, states, state_levels):
 
 
 def share_figure(share_data, title=None):
-    """Stacked bars: share of time per device and state, and share of the charge."""
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=("time in each state", "share of the charge (current x time)"))
+    """Stacked bars: share of time per device and state (top panel), and share of the charge."""
+    # One panel above the other, each named by its y axis title: side by side, two subplot
+    # titles (or x axis titles) overlapped each other on any screen narrower than about 900 px.
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12)
     devices = list(share_data)
     for name, color in STATE_COLORS.items():
-        for col, key in ((1, "time_share"), (2, "charge_share")):
+        for row, key in ((1, "time_share"), (2, "charge_share")):
             values = [share_data[d].get(name, {}).get(key) for d in devices]
             extra = [share_data[d].get(name, {}).get("charge_mah") for d in devices]
             fig.add_trace(go.Bar(
                 y=devices, x=[100 * v if v is not None else None for v in values],
                 customdata=extra, orientation="h", name=name, marker_color=color,
-                legendgroup=name, showlegend=col == 1,
+                legendgroup=name, showlegend=row == 1,
                 hovertemplate=(f"%{{y}} {name}: %{{x:.1f}} %"
-                               + ("<br>%{customdata:.3f} mAh" if col == 2 else "")
+                               + ("<br>%{customdata:.3f} mAh" if row == 2 else "")
                                + "<extra></extra>"),
-            ), row=1, col=col)
+            ), row=row, col=1)
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title="%", rangemode="tozero")
-    fig.update_yaxes(autorange="reversed")
-    _layout(fig, title, height=280)
-    # Beside the bars: above them it would run into the subplot titles.
-    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top"))
-    return fig
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title="%", row=2, col=1)
+    fig.update_yaxes(autorange="reversed", tickvals=devices, ticktext=[BAND_NAMES.get(d, d) for d in devices])
+    fig.update_yaxes(title="time", row=1, col=1)
+    fig.update_yaxes(title="charge", row=2, col=1)
+    return _layout(fig, title, height=360)
 
 
 def combination_name(combination):
@@ -316,7 +366,7 @@ def combination_histogram(current, combinations, gain=1.0, title=None):
     fig.add_trace(go.Scatter(
         x=expected, y=np.full(len(expected), top * 1.08), mode="markers",
         marker=dict(color=MARK_COLOR, symbol="triangle-down", size=9),
-        name="expected level of a state combination",
+        name="expected level",
         text=[combination_name(c) for c, _ in combinations],
         hovertemplate="%{text}<br>%{x:.1f} mA<extra></extra>",
     ))
@@ -326,53 +376,16 @@ def combination_histogram(current, combinations, gain=1.0, title=None):
     return _layout(fig, title, height=360)
 
 
-def duration_text(seconds):
-    """'1 h 02 min', '52 min 56 s', '8.5 s'."""
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def summary(recording, gain):
-    """[(label, text)] describing an aggregate recording and the gain the model estimated."""
-    t = np.asarray(recording.timestamp, dtype=float)
-    start = np.datetime_as_string(to_datetime(t[:1])[0], unit="s").replace("T", " ")
-    interval = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    return [
-        ("rows", f"{len(t):,}"),
-        ("time span", f"{duration_text(t[-1] - t[0])} from {start} UTC"),
-        ("sampling interval", f"{interval:.2f} s (median)"),
-        ("estimated gain", f"{gain:.3f} x the sum of the state levels"),
-    ]
-
-
-def evaluation_rows(results):
-    """(header, rows) of text cells from nilm.evaluate.load_results(), one row per method."""
-    if not results:
-        raise ValueError("no evaluation results stored (run python -m nilm.evaluate)")
-    header = ["method", "joint accuracy"] + [f"{device} accuracy / macro-F1" for device in DEVICES]
-    rows = [[m["label"], f"{m['joint_accuracy']:.3f}"]
-            + [f"{m['devices'][d]['accuracy']:.3f} / {m['devices'][d]['macro_f1']:.3f}"
-               for d in DEVICES]
-            for m in results["methods"]]
-    return header, rows
-
-
-
 # ---- The stress matrix and the doubtful segments (issue 8), for the report and the /nilm page ----
 DOUBT_COLOR = "rgba(231, 111, 81, 0.22)"
+# Column names on two short lines, so that six columns fit a phone's width.
 MATRIX_COLUMNS = (
-    ("model mean", lambda s: s["model"]["mean"]),
-    ("model worst file", lambda s: s["model"]["worst"]),
-    ("without tree", lambda s: s["model_no_tree"]["mean"]),
-    ("near ceiling", lambda s: s["ceiling"]["mean"]),
-    ("accuracy at confidence \u2265 0.9", lambda s: s["confident_accuracy"]),
-    ("errors flagged", lambda s: s["errors_flagged"]),
+    ("model<br>mean", lambda s: s["model"]["mean"]),
+    ("model<br>worst", lambda s: s["model"]["worst"]),
+    ("without<br>tree", lambda s: s["model_no_tree"]["mean"]),
+    ("near<br>ceiling", lambda s: s["ceiling"]["mean"]),
+    ("accurate<br>if \u2265 0.9", lambda s: s["confident_accuracy"]),
+    ("errors<br>flagged", lambda s: s["errors_flagged"]),
 )
 
 
@@ -383,20 +396,35 @@ def stress_matrix_figure(matrix, title=None):
     text = [["-" if np.isnan(v) else f"{v:.3f}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=[name for name, _ in MATRIX_COLUMNS], y=[s["name"] for s in scenarios], text=text,
-        texttemplate="%{text}", zmin=0.85, zmax=1.0, colorscale="RdYlGn",
-        colorbar=dict(title="share"), hovertemplate="%{y}: %{x} %{text}<extra></extra>",
+        texttemplate="%{text}", textfont=dict(size=11), zmin=0.85, zmax=1.0, colorscale="RdYlGn",
+        showscale=False, hovertemplate="%{y}: %{x} %{text}<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    return _layout(fig, title, height=140 + 28 * len(scenarios))
+    return _layout(fig, title, height=100 + 28 * len(scenarios))
 
 
-def shade_doubt(fig, segments, pad_s=0.5):
+def shade_doubt(fig, segments, pad_s=0.5, limit=None):
     """Shade each doubtful segment (nilm.doubt.Doubt) on a figure with a time x axis, over every
-    panel of a figure made with subplots (aggregate_figure); returns the figure."""
-    subplots = fig._grid_ref is not None
+    panel of a figure made with subplots (aggregate_figure); returns the figure. With a limit, only
+    the `limit` longest segments: a shape per segment and panel must not outgrow a long file."""
+    if limit is not None and len(segments) > limit:
+        segments = sorted(segments, key=lambda d: d.rows)[-limit:]
+    # The rectangles are written out, not added with add_vrect(row="all"): that resolves the
+    # subplot grid on every call, 2 s a segment on the aggregate figure.
+    shapes = []
     for d in segments:
-        x0, x1 = to_datetime([d.start - pad_s, d.end + pad_s])
-        fig.add_vrect(x0=str(x0), x1=str(x1), fillcolor=DOUBT_COLOR, line_width=0, layer="below",
-                      **({"row": "all", "col": 1} if subplots else {}))
+        x0, x1 = (str(x) for x in to_datetime([d.start - pad_s, d.end + pad_s]))
+        shapes += [dict(type="rect", xref=x, yref=f"{y} domain", x0=x0, x1=x1, y0=0, y1=1,
+                        fillcolor=DOUBT_COLOR, line_width=0, layer="below")
+                   for x, y in _axis_pairs(fig)]
+    fig.update_layout(shapes=[*fig.layout.shapes, *shapes])
     return fig
+
+
+def _axis_pairs(fig):
+    """[("x", "y"), ("x2", "y2"), ...]: the axes of each panel of a figure."""
+    if fig._grid_ref is None:
+        return [("x", "y")]
+    keys = [cell[0].layout_keys for row in fig._grid_ref for cell in row if cell]
+    return [(x.replace("axis", ""), y.replace("axis", "")) for x, y in keys]

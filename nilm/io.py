@@ -1,13 +1,15 @@
 """Read and validate current recordings and aggregates.
 
-A recording is a CSV of three columns: unix timestamp, maximum current (mA) within the second and
-effective current (mA) within the second. Accepted: an optional header (a first line in which no
-field is a number), `,` `;` or tab separators (sniffed from the first data line), CRLF, LF or CR line
-endings, an optional UTF-8 BOM, blank lines (skipped). Validated: three numeric fields per row, finite
-values, currents from 0 to MAX_CURRENT_MA (100 A), non-decreasing timestamps, at least one row.
-Numbers use '.' for decimals: a field such as "2,5" (a decimal comma) is refused, not read, because
-the labelled CSV echoes each field's text between commas. An empty field is refused too. Any problem raises
-InputError with one line naming the file, the 1-based line of the file and the problem, e.g.
+A recording is a CSV of three columns: timestamp, maximum current (mA) within the second and
+effective current (mA) within the second. A timestamp is Unix seconds or ISO 8601 (a date and a
+time, "2018-09-05T06:27:51.5Z"; an offset is converted to UTC, a time without one is taken as UTC).
+Accepted: an optional header (a first line in which no field is a number), `,` `;` or tab separators
+(sniffed from the first data line), CRLF, LF or CR line endings, an optional UTF-8 BOM, blank lines
+(skipped). Validated: three fields per row, finite values, currents from 0 to MAX_CURRENT_MA (100
+A), non-decreasing timestamps, at least one row. Numbers use '.' for decimals: a field such as "2,5"
+(a decimal comma) is refused, not read, because the labelled CSV echoes each field's text between
+commas. An empty field is refused too. Any problem raises InputError with one line naming the file,
+the 1-based line of the file and the problem, e.g.
 "main.csv line 17: effective current is not a number: 'abc'".
 
 Public API:
@@ -26,6 +28,7 @@ import gc
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from itertools import repeat
 from pathlib import Path
 
@@ -217,32 +220,52 @@ def _data_rows(lines, start, sep, name):
 
 
 def _to_numbers(rows, sep, line_numbers, name):
-    """(n, 3) float64 array of the rows' fields, parsed in C; cells it refuses are judged by float()."""
-    text = ",".join(rows)
-    if sep != ",":
-        text = text.replace(sep, ",")
-    values = _parse_fast(text, len(rows))
+    """(n, 3) float64 array of the rows' fields, parsed in C; cells it refuses are judged by float()
+    (and timestamps by _timestamp, which also reads ISO 8601)."""
+    values = _parse_fast(_commas(rows, sep), len(rows), 3)
     if values is not None:
         return values
-    return np.array([[_number(cell, line, column, name)
-                      for column, cell in enumerate(row.split(sep))]
-                     for row, line in zip(rows, line_numbers.tolist())], dtype=np.float64)
+    if rows and not _is_number(rows[0].split(sep, 1)[0]):
+        values = _iso_rows(rows, sep, line_numbers, name)
+        if values is not None:
+            return values
+    return np.array([[_timestamp(row_cells[0], line, name)]
+                     + [_number(cell, line, column, name) for column, cell in enumerate(row_cells[1:], 1)]
+                     for row_cells, line in zip(map(str.split, rows, repeat(sep)), line_numbers.tolist())],
+                    dtype=np.float64)
 
 
-def _parse_fast(text, n_rows):
-    """(n_rows, 3) values of 3 * n_rows comma-separated fields, or None to have each judged.
+def _commas(rows, sep):
+    text = ",".join(rows)
+    return text.replace(sep, ",") if sep != "," else text
+
+
+def _iso_rows(rows, sep, line_numbers, name):
+    """Values of rows whose timestamps are ISO 8601 texts: the times one by one, the currents in C;
+    None when a current needs judging cell by cell."""
+    stamps, currents = zip(*(row.split(sep, 1) for row in rows))
+    values = _parse_fast(_commas(currents, sep), len(rows), 2)
+    if values is None:
+        return None
+    times = [_timestamp(stamp, line, name) for stamp, line in zip(stamps, line_numbers.tolist())]
+    return np.column_stack([np.array(times, dtype=np.float64), values])
+
+
+def _parse_fast(text, n_rows, columns):
+    """(n_rows, columns) values of columns * n_rows comma-separated fields, or None to have each
+    judged.
 
     np.fromstring only counts numbers: it would take a decimal comma in one row and a missing
     field in the next for two good rows, reads a blank field as -1 and skips a trailing empty one.
     So it is trusted only when the commas are exactly the separators and no field is blank.
     """
-    if text.count(",") != 3 * n_rows - 1 or _has_blank_field(text):
+    if text.count(",") != columns * n_rows - 1 or _has_blank_field(text):
         return None
     try:
         values = np.fromstring(text, dtype=np.float64, sep=",")
     except ValueError:
         return None
-    return values.reshape(-1, 3) if values.size == 3 * n_rows else None
+    return values.reshape(-1, columns) if values.size == columns * n_rows else None
 
 
 def _has_blank_field(text):
@@ -263,6 +286,24 @@ def _number(text, line, column, name):
     except ValueError:
         hint = " (write decimals with '.')" if "," in text else ""
         fail(f"is not a number{hint}: {_show(text)}")
+
+
+def _timestamp(text, line, name):
+    """Seconds since 1970 (UTC) of a timestamp cell: Unix seconds or ISO 8601."""
+    if not text.strip():
+        raise InputError(f"{name} line {line}: {COLUMNS[0]} is empty")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{name} line {line}: {COLUMNS[0]} is not a time (Unix seconds or "
+                         f"ISO 8601, e.g. 2018-09-05T06:27:51Z): {_show(text)}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # a time without an offset is taken as UTC
+    return moment.timestamp()
 
 
 def _validate(values, fields, line_numbers, name):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 
-from nilm import doubt, figures
+from nilm import doubt, figures, texts
 from nilm.devices import DEVICES, REPO_ROOT, STATES
 from nilm.model import joint_levels
 from nilm.states import QUANTUM_MA, fit_states, spike_mask
@@ -31,14 +31,17 @@ from nilm.stress_matrix import matrix_rows
 
 DEFAULT_OUTPUT = REPO_ROOT / "reports" / "nilm_report.html"
 # The report lists this many doubtful stretches of the main file; the rest are counted.
-MAX_DOUBTS = 25
+MAX_DOUBTS = texts.MAX_DOUBTS
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
-       background: #f6f7f9; color: #212529; }
+       background: #f6f7f9; color: #212529; overflow-wrap: break-word; }
 main { max-width: 1100px; margin: 0 auto; padding: 1.5rem; }
 section { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 1rem 1.25rem;
           margin-bottom: 1.25rem; }
 h1 { margin-bottom: 0.25rem; } h2 { margin-top: 0.25rem; font-size: 1.3rem; }
+h3 { font-size: 1rem; margin: 1rem 0 0.25rem; }
+.scroll { overflow-x: auto; }
+@media (max-width: 600px) { main { padding: 0.5rem; } section { padding: 0.75rem; } }
 p, li { line-height: 1.5; } .muted { color: #6c757d; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { text-align: left; padding: 0.35rem 0.6rem; border-bottom: 1px solid #e3e6ea; }
@@ -92,9 +95,12 @@ def data_facts(recordings, main, model, prediction):
     }
 
 
-def _fig(figure, first):
-    return pio.to_html(figure, full_html=False, include_plotlyjs=first,
-                       config={"displaylogo": False, "responsive": True})
+def _fig(figure, first, title=None):
+    """A figure, its title as an HTML heading: plotly's own title ran into the legend and the
+    toolbar at 390 px, where a heading simply wraps."""
+    heading = f"<h3>{html.escape(title)}</h3>" if title else ""
+    return heading + pio.to_html(figure, full_html=False, include_plotlyjs=first,
+                                 config={**figures.CONFIG, "responsive": True})
 
 
 def _notes(facts):
@@ -140,7 +146,7 @@ fixed seed {s['seed']}. Accuracy and macro-F1 are per device; joint accuracy cou
 three devices are right. CO and the FHMM are the NILMTK baselines; the oracle knows the generator.</p>
 <p>Targets: joint accuracy &ge; {t['joint_accuracy']} and &ge; {t['share_of_oracle']} &times; the
 oracle's ({t['oracle']:.3f}); the model reaches {t['model']:.3f}: {met}.</p>
-{_table(*figures.evaluation_rows(results))}"""
+{_table(*texts.evaluation_rows(results))}"""
 
 
 def _stress(results):
@@ -176,13 +182,12 @@ def doubtful_segments(main, prediction):
 
 
 def _doubt(main, model, prediction, segments):
-    """The doubtful stretches of the main file in plain words (nilm.doubt)."""
+    """The doubtful stretches of the main file in plain words (nilm.doubt, nilm.texts)."""
     if segments is None:
         return "<p class='muted'>This model gives no confidence per row.</p>"
     levels = joint_levels(model.state_levels_) * prediction.gain
-    items = "".join(f"<li>{html.escape(doubt.describe(d, levels))}</li>" for d in segments[:MAX_DOUBTS])
-    more = (f"<li>and {len(segments) - MAX_DOUBTS} more stretches</li>"
-            if len(segments) > MAX_DOUBTS else "")
+    overview = "".join(f"<p>{html.escape(line)}</p>" for line in texts.doubt_overview(segments, levels))
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in texts.doubt_lines(segments, levels))
     share = doubt.share_doubtful(prediction.confidence)
     return f"""
 <p>For every row the model gives each device's confidence: the posterior probability of the
@@ -190,14 +195,15 @@ state it chose, given the whole recording. {share:.1%} of the rows of {html.esca
 are below {doubt.DOUBT} for some device ({len(segments)} stretches, shaded on the plot above).
 Each is listed with the explanation the model chose, the runner-up it weighed against it, and
 why both fit.</p>
-<ul>{items or '<li>No stretch is doubtful.</li>'}{more}</ul>"""
+{overview}
+<ul>{items or '<li>No stretch is doubtful.</li>'}</ul>"""
 
 
 def _table(header, rows):
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def build_report(recordings, main, model, results):
@@ -209,11 +215,10 @@ def build_report(recordings, main, model, results):
     device_figs = []
     for device in DEVICES:
         r, s = recordings[device], fitted[device]
-        hist = figures.level_histogram(r.max_current, s.levels, s.spreads, s.weights,
-                                       STATES[device], title=f"{device}: levels and mixture")
-        series = figures.state_series(r.timestamp, r.max_current, s.labels, STATES[device],
-                                      title=f"{device}: {html.escape(r.name)} coloured by state")
-        device_figs.append(_fig(hist, not device_figs) + _fig(series, False))
+        hist = figures.level_histogram(r.max_current, s.levels, s.spreads, s.weights, STATES[device])
+        series = figures.state_series(r.timestamp, r.max_current, s.labels, STATES[device])
+        device_figs.append(_fig(hist, not device_figs, f"{device}: levels and mixture")
+                           + _fig(series, False, f"{device}: {r.name} coloured by state"))
     shares = figures.shares(t, current, states, model.state_levels_)
     segments = doubtful_segments(main, prediction)
     aggregate = figures.shade_doubt(figures.aggregate_figure(t, current, states), segments or [])
@@ -229,9 +234,11 @@ def build_report(recordings, main, model, results):
 by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely component.</p>
 {''.join(device_figs)}</section>
 <section><h2>The main recording and its labels ({html.escape(main.name)})</h2>
-{_fig(aggregate, False)}
-{_fig(figures.state_timeline(t, states), False)}
-{_fig(figures.share_figure(shares), False)}</section>
+{_fig(aggregate, False, "Aggregate current and predicted states")}
+{_fig(figures.device_current_figure(t, states, model.state_levels_, prediction.gain), False,
+      "Estimated current of each device, stacked")}
+{_fig(figures.state_timeline(t, states), False, "State timeline per device")}
+{_fig(figures.share_figure(shares), False, "Time and charge per device and state")}</section>
 <section><h2>Which parts of the main file are doubtful</h2>
 {_doubt(main, model, prediction, segments)}</section>
 <section><h2>The expected level of every state combination</h2>
@@ -241,6 +248,7 @@ by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely compo
 </section>
 <section><h2>How the model was judged</h2>{_evaluation(results)}</section>
 <section><h2>How the model holds up under stress</h2>{_stress(results)}</section>
+<p id="nilm-report-end" class="muted">End of the report.</p>
 </main></body></html>
 """
 

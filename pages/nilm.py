@@ -16,15 +16,14 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from labelling import jobs, routes, store
 from labelling.analysis import GRAPHS
 from nilm.devices import MAIN_GLOB, data_dir, find_file
-from nilm.evaluate import load_results
-from nilm.figures import evaluation_rows
+from pages import nilm_view as view
 
 dash.register_page(__name__, path="/nilm", name="NILM", title="Wattson · NILM")
 
 log = logging.getLogger(__name__)
 
 MAX_BYTES = store.UPLOAD_MAX_BYTES
-GRAPH_CONFIG = {"displaylogo": False}
+UPLOAD_LABEL = "Upload an aggregate recording (CSV)"
 
 
 def sample_file():
@@ -32,62 +31,30 @@ def sample_file():
     return find_file(directory, MAIN_GLOB) if directory.is_dir() else None
 
 
-# ---- what the page shows ----
-
-def summary_cards(items):
-    return dbc.Row([
-        dbc.Col(dbc.Card(dbc.CardBody([
-            html.Span(label, className="nilm-label"),
-            html.Span(value, className="nilm-value"),
-        ])), xs=6, md=True) for label, value in items
-    ], className="g-2 mb-3", id="nilm-summary-cards")
-
-
-def evaluation_section():
-    try:
-        header, rows = evaluation_rows(load_results())
-    except (OSError, ValueError, KeyError) as error:
-        log.warning("evaluation results unavailable: %s", error)
-        return dbc.Alert("The model's evaluation results are not available.", color="secondary")
-    return dbc.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])),
-         html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])],
-        id="nilm-evaluation-table", striped=True, hover=True, size="sm", responsive=True,
-    )
-
-
-def graph_card(key, title, help_text):
-    return dbc.Card([
-        dbc.CardHeader(title),
-        dbc.CardBody([html.P(help_text, className="text-muted small mb-1"),
-                      dcc.Graph(id=f"nilm-{key}", config=GRAPH_CONFIG)]),
-    ], className="mb-3")
-
-
 def layout(**_):
     sample = sample_file()
     # dcc.Upload for its drop zone and file dialog only: assets/nilm.js takes the file before the
-    # component reads it (no base64, no Dash body) and posts it to the upload route.
+    # component reads it (no base64, no Dash body) and posts it to the upload route. nilm.js also
+    # gives the hidden <input type=file> the zone's label (data-label): dcc.Upload takes no
+    # attributes for it.
     upload = html.Div(dcc.Upload(
         id="nilm-upload", max_size=MAX_BYTES, multiple=False, className="nilm-upload",
         children=html.Div(["Drop an aggregate recording here, or ",
-                           html.A("choose a file", className="link-primary"),
-                           html.Div("CSV: timestamp, maximum current (mA), effective current (mA)"
-                                    " · up to 50 MB", className="text-muted small")]),
-    ), id="nilm-upload-zone", **{"data-url": "/nilm/upload", "data-max-bytes": str(MAX_BYTES)})
+                           html.Span("choose a file", className="link-primary text-decoration-underline"),
+                           html.Div("CSV: timestamp (Unix seconds or ISO 8601), maximum current (mA),"
+                                    " effective current (mA) · up to 50 MB",
+                                    className="text-muted small")]),
+    ), id="nilm-upload-zone", **{"data-url": "/nilm/upload", "data-max-bytes": str(MAX_BYTES),
+                                 "data-label": UPLOAD_LABEL})
     results = html.Div(id="nilm-results", className="d-none", children=[
+        html.H3(id="nilm-shown", className="h5 mb-2"),
         html.Div(id="nilm-summary"),
         dbc.Button("Download labelled CSV", id="nilm-download-button", color="primary",
                    className="mb-3"),
-        graph_card("aggregate", "Aggregate current and predicted states",
-                   "The measured maximum current; below it, each device's state over time."),
-        graph_card("timeline", "State timeline per device", "When each device changed state."),
-        graph_card("shares", "Time and charge per device and state",
-                   "Charge splits the measured current between the devices in proportion to "
-                   "their state levels."),
-        graph_card("levels", "Current levels and the expected level of each state combination",
-                   "Marks sit at the model's level for every joint state, times the estimated "
-                   "gain; marks close together are combinations one sample cannot tell apart."),
+        view.graph_card(*view.GRAPH_CARDS[0]),
+        view.doubt_card(),
+        *[view.graph_card(*card) for card in view.GRAPH_CARDS[1:]],
+        view.preview_card(),
     ])
     return html.Div([
         html.H2("Which device was on, and when?", className="mb-1"),
@@ -100,25 +67,16 @@ def layout(**_):
                                outline=True, className="w-100 h-100",
                                style=None if sample else {"display": "none"}), md=3),
         ], className="g-2 mb-3 align-items-stretch"),
-        html.Div(id="nilm-alert"),
+        html.Div(id="nilm-alert", role="status"),
         dcc.Store(id="nilm-job"),  # {job, at}: set by assets/nilm.js once an upload is stored
-        dcc.Store(id="nilm-source"),  # {job, download}: the result on show
+        dcc.Store(id="nilm-source"),  # {job, download, name}: the result on show
         dcc.Store(id="nilm-rejected"),  # {message} or {name, size}: refused before labelling
         dcc.Loading(results, id="nilm-loading", delay_show=200, parent_className="nilm-loading",
                     overlay_style={"visibility": "visible", "opacity": 0.35},
                     custom_spinner=html.Div([dbc.Spinner(size="sm", color="primary"),
                                              html.Span("Labelling the recording…")],
                                             className="nilm-working")),
-        dbc.Card([
-            dbc.CardHeader("How far to trust the labels"),
-            dbc.CardBody([
-                html.P("No labels exist for a real aggregate, so the model is judged on held-out "
-                       "synthetic aggregates built from parts of the single-device recordings it "
-                       "did not train on, against simple baselines and an oracle that knows the "
-                       "generator.", className="text-muted small"),
-                evaluation_section(),
-            ]),
-        ], className="mb-3"),
+        view.trust_card(),
     ])
 
 
@@ -128,40 +86,60 @@ def alert(message, color="danger"):
 
 # ---- callbacks ----
 
+def still_showing(message, source):
+    """An alert's text, saying whose results still stand below it when some are on show."""
+    if source and source.get("name"):
+        return f"{message} The results below are still those of {source['name']}."
+    return message
+
+
 @callback(
     Output("nilm-alert", "children"),
     Output("nilm-source", "data"),
     Output("nilm-results", "className"),
+    Output("nilm-shown", "children"),
     Output("nilm-summary", "children"),
+    Output("nilm-doubt", "children"),
+    Output("nilm-preview", "children"),
     *[Output(f"nilm-{key}", "figure") for key in GRAPHS],
+    *[Output(f"nilm-{key}-text", "children") for key in GRAPHS],
     Input("nilm-job", "data"),
     Input("nilm-sample", "n_clicks"),
+    State("nilm-source", "data"),
     prevent_initial_call=True,
 )
-def show_job(job, _clicks):
-    unchanged = [no_update] * (3 + len(GRAPHS))
+def show_job(job, _clicks, shown):
+    unchanged = [no_update] * (6 + 2 * len(GRAPHS))
+
+    def refuse(message, color="danger"):
+        return [alert(still_showing(message, shown), color), *unchanged]
+
     sample = sample_file() if ctx.triggered_id == "nilm-sample" else None
     if ctx.triggered_id == "nilm-sample" and sample is None:
-        return [alert("The sample recording is not available on this server."), *unchanged]
+        return refuse("The sample recording is not available on this server.")
+    name = sample.name if sample else job.get("name", "this file")
     try:
         job_id = submit_file(sample) if sample else job["job"]
         outcome = jobs.wait(job_id)
     except Exception:  # the user sees a plain message; the details go to the server log
         log.exception("waiting for labelling job %r failed", job)
-        return [alert("Something went wrong while analysing this file; it has been logged."),
-                *unchanged]
+        return refuse(f"Something went wrong while analysing {name}; it has been logged.")
     if outcome is not None and not outcome.finished:
-        return [alert("The labelling is taking longer than it should; please try again later.",
-                      color="warning"), *unchanged]
+        return refuse(f"The labelling of {name} is taking longer than it should; please try "
+                      "again later.", color="warning")
     if outcome is not None and outcome.error:
-        return [alert(outcome.error), *unchanged]
+        # nilm.io's messages start with the file's name; the worker's own one does not.
+        named = outcome.error.startswith(outcome.name)
+        return refuse(outcome.error if named else f"{outcome.name}: {outcome.error}")
     stored = None if outcome is None else store.analysis_json(job_id)
     if stored is None:  # expired meanwhile
-        return [alert(routes.GONE, color="warning"), *unchanged]
+        return refuse(routes.GONE, color="warning")
     analysis = json.loads(stored)
-    source = {"job": job_id, "download": store.labelled_name(outcome.name)}
-    return [None, source, "", summary_cards(analysis["summary"]),
-            *[analysis["figures"][key] for key in GRAPHS]]
+    source = {"job": job_id, "download": store.labelled_name(outcome.name), "name": outcome.name}
+    return [None, source, "", f"Results for {outcome.name}", view.summary_cards(analysis["summary"]),
+            view.doubt_children(analysis["doubt"]), view.preview_table(analysis["preview"]),
+            *[analysis["figures"][key] for key in GRAPHS],
+            *[analysis["texts"][key] for key in GRAPHS]]
 
 
 def submit_file(path):
@@ -171,12 +149,13 @@ def submit_file(path):
 @callback(
     Output("nilm-alert", "children", allow_duplicate=True),
     Input("nilm-rejected", "data"),
+    State("nilm-source", "data"),
     prevent_initial_call=True,
 )
-def show_rejected(rejected):
+def show_rejected(rejected, shown):
     if "message" in rejected:
-        return alert(rejected["message"], color=rejected.get("color", "danger"))
-    return alert(store.too_big_message(rejected["name"], rejected["size"]))
+        return alert(still_showing(rejected["message"], shown), color=rejected.get("color", "danger"))
+    return alert(still_showing(store.too_big_message(rejected["name"], rejected["size"]), shown))
 
 
 # Downloads straight from GET /nilm/download/<job> (the browser streams it to disk), once a HEAD

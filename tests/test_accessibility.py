@@ -123,3 +123,80 @@ def test_the_keyboard_reaches_the_nav_links_and_sees_where_it_is(dash_duo, web_s
         assert name in reached, f"Tab never reached {name}: {list(reached)}"
         style, width = reached[name]
         assert style != "none" and float(width.rstrip("px")) >= 2, (name, style, width)
+
+
+# Every piece of text under arguments[0] that is drawn (not in a chart's SVG, not visually
+# hidden): its colour, the background layers beneath it up to the first opaque one, its size and
+# weight. Translucent layers are blended in Python.
+TEXTS_JS = """
+const out = [];
+for (const el of document.querySelectorAll(arguments[0] + ' *')) {
+    if (el.closest('svg') || el.closest('.visually-hidden') || !el.getClientRects().length) continue;
+    if (!Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || Number(style.opacity) === 0) continue;
+    const layers = [];
+    for (let node = el; node; node = node.parentElement) {
+        const bg = getComputedStyle(node).backgroundColor;
+        if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') {
+            layers.push(bg);
+            if (!bg.startsWith('rgba')) break;
+        }
+    }
+    out.push([el.tagName + '#' + el.id + '.' + el.className, style.color, layers,
+              parseFloat(style.fontSize), Number(style.fontWeight), el.textContent.trim().slice(0, 300)]);
+}
+return out;
+"""
+
+
+def rgba(css):
+    parts = [float(p) for p in css[css.index("(") + 1:-1].split(",")]
+    return parts[:3], (parts[3] if len(parts) == 4 else 1.0)
+
+
+def blend(top, below):
+    (rgb, alpha) = rgba(top)
+    return [alpha * c + (1 - alpha) * b for c, b in zip(rgb, below)]
+
+
+def drawn_contrast(color, layers):
+    """Contrast of a text colour over its background layers (top first), white beneath all."""
+    background = [255.0, 255.0, 255.0]
+    for layer in reversed(layers):
+        background = blend(layer, background)
+    text = blend(color, background)
+    as_css = "rgb({}, {}, {})".format
+    return contrast(as_css(*text), as_css(*background))
+
+
+def test_drawn_contrast_blends_translucent_layers():
+    assert round(drawn_contrast("rgb(0, 0, 0)", ["rgba(0, 0, 0, 0.5)"]), 2) == round(
+        contrast("rgb(0, 0, 0)", "rgb(127.5, 127.5, 127.5)"), 2)  # half-black on white: mid grey
+    assert drawn_contrast("rgba(0, 0, 0, 0)", ["rgb(255, 255, 255)"]) == 1.0
+
+
+def test_every_text_on_nilm_meets_aa(dash_duo, web_server, labelling_worker, tmp_path):
+    """/nilm with a result, the doubt list, the preview, the stress matrix and an error alert."""
+    from tests.test_page_nilm import open_page, upload, wait_for_plots
+
+    open_page(dash_duo, web_server)
+    dash_duo.find_element("#nilm-sample").click()
+    wait_for_plots(dash_duo)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"1536129671.0,24.41,17.3\n1536129672.0,12.21,abc\n")
+    upload(dash_duo, bad)
+    dash_duo.wait_for_contains_text("#nilm-alert", "bad.csv line 2", timeout=60)
+    texts = dash_duo.driver.execute_script(TEXTS_JS, "body")
+    # What the page shows after the sample is among the texts checked: its name, the doubt list,
+    # the preview, the stress table and the alert.
+    shown = " | ".join(t[5] for t in texts)
+    for part in ("Results for ", "Chosen: ", "runner-up: ", "only_screen1", "bad.csv line 2"):
+        assert part in shown, part
+    failing = []
+    for where, color, layers, size, weight, text in texts:
+        large = size >= 24 or (size >= 18.66 and weight >= 700)
+        ratio = drawn_contrast(color, layers)
+        if ratio < (3.0 if large else AA_TEXT):
+            failing.append(f"{where} {text!r}: {color} on {layers} at {size}px is {ratio:.2f}:1")
+    assert len(texts) > 50 and not failing, "\n".join(failing)

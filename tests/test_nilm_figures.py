@@ -183,3 +183,14 @@ def test_figures_serialise_to_json(main, main_states):
     fig = figures.aggregate_figure(main.timestamp, main.max_current, main_states)
     assert isinstance(fig, go.Figure)
     assert fig.to_json().startswith("{")
+
+
+def test_device_current_figure_stacks_each_devices_level_times_the_gain():
+    t = np.arange(6, dtype=float)
+    states = np.array([[0, 0, 0], [2, 0, 0], [2, 0, 0], [2, 2, 1], [1, 2, 1], [1, 2, 1]])
+    fig = figures.device_current_figure(t, states, LEVELS, gain=1.1)
+    assert [trace.name for trace in fig.data] == list(DEVICES)
+    assert {trace.stackgroup for trace in fig.data} == {"devices"}
+    # One point per change of any device, and the last row.
+    assert list(fig.data[0].y) == pytest.approx([0.0, 228.25, 228.25, 40.26, 40.26], abs=0.1)
+    assert list(fig.data[2].y) == pytest.approx([5.5, 5.5, 26.84, 26.84, 26.84], abs=0.1)

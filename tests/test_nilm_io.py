@@ -51,6 +51,34 @@ def test_original_field_text_is_kept_exactly():
     np.testing.assert_array_equal(recording.effective_current, [17.3, 8.6, 9])
 
 
+ISO_ROWS = [  # ROWS' times in ISO 8601: with Z, with an offset (converted to UTC), and naive (UTC)
+    ("2018-09-05T06:41:11.000520Z", "24.41", "17.3"),
+    ("2018-09-05T08:41:12.063807+02:00", "12.21", "8.6"),
+    ("2018-09-05 06:41:13.129709", "36.62", "25.9"),
+]
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_iso_8601_timestamps_read_as_the_same_unix_seconds(sep):
+    recording = read_recording(csv_text(ISO_ROWS, sep=sep, header=("time", "max", "eff")), "iso.csv")
+    unix = read_recording(csv_text(ROWS), "unix.csv")
+    np.testing.assert_allclose(recording.timestamp, unix.timestamp, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(recording.max_current, unix.max_current)
+    assert recording.fields == ISO_ROWS  # echoed as written
+    assert recording.line_numbers.tolist() == [2, 3, 4]
+
+
+def test_iso_timestamps_are_checked_like_unix_ones():
+    later_first = [ISO_ROWS[1], ISO_ROWS[0]]
+    assert bad(later_first) == ("main.csv line 2: timestamp goes back in time (previous row has "
+                                "2018-09-05T08:41:12.063807+02:00): '2018-09-05T06:41:11.000520Z'")
+    assert bad([ISO_ROWS[0], ("2018-09-05T25:00:00Z", "1", "1")]) == (
+        "main.csv line 2: timestamp is not a time (Unix seconds or ISO 8601, e.g. "
+        "2018-09-05T06:27:51Z): '2018-09-05T25:00:00Z'")
+    assert bad([ISO_ROWS[0], ("2018-09-05T06:41:12Z", "abc", "1")]) == (
+        "main.csv line 2: maximum current is not a number: 'abc'")
+
+
 def test_numbers_equal_pythons_float_on_the_main_recording():
     main = load_main()
     expected = np.array(main.fields, dtype=float)
@@ -107,7 +135,8 @@ def bad(rows, **layout):
 @pytest.mark.parametrize("cell, column, problem", [
     (("1536129672.063807", "abc", "8.6"), "maximum current", "is not a number: 'abc'"),
     (("1536129672.063807", "12.21", "abc"), "effective current", "is not a number: 'abc'"),
-    (("yesterday", "12.21", "8.6"), "timestamp", "is not a number: 'yesterday'"),
+    (("yesterday", "12.21", "8.6"), "timestamp",
+     "is not a time (Unix seconds or ISO 8601, e.g. 2018-09-05T06:27:51Z): 'yesterday'"),
     (("1536129672.063807", "", "8.6"), "maximum current", "is empty"),
     (("1536129672.063807", " ", "8.6"), "maximum current", "is empty"),
     (("1536129672.063807", "12.21", "\t"), "effective current", "is empty"),
@@ -246,3 +275,29 @@ def test_load_main_from_a_directory_without_recordings(tmp_path):
     with pytest.raises(InputError, match=r"no file matching \*_main\.csv"):
         load_main(tmp_path)
     assert data_dir().is_dir()
+
+
+def test_iso_timestamps_label_like_unix_seconds_whole_and_in_chunks(tmp_path):
+    import subprocess
+    import sys
+
+    from nilm import stream
+    from nilm.devices import REPO_ROOT
+
+    main = load_main()
+    rows = main.fields[:400]
+    iso = [(str(np.datetime64(round(float(t) * 1e6), "us")) + "Z", m, e) for t, m, e in rows]
+    paths = {}
+    for name, content in (("unix.csv", rows), ("iso.csv", iso)):
+        paths[name] = tmp_path / name
+        paths[name].write_text(csv_text(content))
+    stamps, _ = stream.read_numbers(paths["iso.csv"], "iso.csv", chunk_rows=7)
+    np.testing.assert_allclose(stamps, main.timestamp[:400], rtol=0, atol=1e-6)
+
+    def labels(path):
+        done = subprocess.run([sys.executable, "-m", "nilm.label", str(path)], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=60, check=True)
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines()[1:]]
+
+    # Same states on each row; only the echoed timestamp text differs.
+    assert labels(paths["iso.csv"]) == labels(paths["unix.csv"])

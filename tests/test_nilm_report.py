@@ -99,3 +99,24 @@ def test_ambiguous_pairs_lists_close_joint_states_nearest_first():
         ("S1 ON · S2 IDLE · T OFF", "S1 IDLE · S2 ON · T ON"),
         ("S1 ON · S2 ON · T ON", "S1 ON · S2 ON · T OFF"),
     ]
+
+
+def test_report_on_a_phone_has_no_overlapping_chart_text(html_text, dash_duo, tmp_path):
+    """At 390 px, as a phone renders it (the viewport meta honoured): no chart text box overlaps
+    another or the toolbar, and the page does not scroll sideways."""
+    from tests.test_page_nilm_phone import as_phone, overlaps
+
+    page = tmp_path / "report.html"
+    page.write_text(html_text, encoding="utf-8")
+    as_phone(dash_duo.driver)
+    try:
+        dash_duo.driver.get(page.as_uri())
+        dash_duo.wait_for_element("#nilm-report-end", timeout=60)
+        assert dash_duo.driver.execute_script("return window.innerWidth") == 390
+        count, clashes = overlaps(dash_duo.driver, "main")
+        assert count == html_text.count("Plotly.newPlot(")
+        assert not clashes, "\n".join(clashes)
+        assert dash_duo.driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

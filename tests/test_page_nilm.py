@@ -10,7 +10,7 @@ import pytest
 from nilm.devices import MAIN_GLOB, REPO_ROOT, find_file
 from nilm.io import InputError, read_recording
 
-GRAPHS = ("#nilm-aggregate", "#nilm-timeline", "#nilm-shares", "#nilm-levels")
+GRAPHS = ("#nilm-aggregate", "#nilm-devices", "#nilm-timeline", "#nilm-shares", "#nilm-levels")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def upload(dash_duo, path):
     dash_duo.find_element("#nilm-upload input[type=file]").send_keys(str(path))
 
 
-def wait_for_plots(dash_duo, timeout=30):
+def wait_for_plots(dash_duo, timeout=120):
     """Until the summary and every figure's traces are drawn (empty graphs have no .trace)."""
     dash_duo.wait_for_element("#nilm-summary-cards", timeout=timeout)
     for graph in GRAPHS:
@@ -88,12 +88,47 @@ def test_upload_shows_the_analysis_and_downloads_the_cli_labels(dash_duo, web_se
     rows = len(read_recording(main_file))
     summary = summary_text(dash_duo)
     assert f"{rows:,}" in summary and "1.07 s" in summary and "x the sum of the state levels" in summary
-    assert "PC screen1" in dash_duo.find_element("#nilm-aggregate").text
+    bands = set(dash_duo.find_element("#nilm-aggregate").text.split("\n"))
+    assert {"screen 1", "screen 2", "sensor"} <= bands
     assert "NilmModel: GMM states" in dash_duo.find_element("#nilm-evaluation-table").text
+    assert dash_duo.find_element("#nilm-shown").text == f"Results for {main_file.name}"
+    assert_doubt_and_preview(dash_duo, main_file)
 
     dash_duo.find_element("#nilm-download-button").click()
     name = main_file.name.replace(".csv", "_labelled.csv")
     assert wait_for_download(downloads, name) == cli_labels(main_file)
+
+
+def assert_doubt_and_preview(dash_duo, main_file):
+    """Issue 8 item 5 and issue 11 item 5 on the page, against the model run here."""
+    from nilm import doubt, texts
+    from nilm.model import joint_levels, load
+
+    recording = read_recording(main_file)
+    model = load()
+    prediction = model.predict_details(recording)
+    segments = doubt.doubtful_segments(recording.timestamp, prediction.states,
+                                       prediction.confidence, prediction.runner_up)
+    share = doubt.share_doubtful(prediction.confidence)
+    assert f"{share:.1%} of the rows" in summary_text(dash_duo)
+    # Shaded on the aggregate plot: one rectangle per stretch and panel.
+    shaded = dash_duo.driver.execute_script(
+        "return document.getElementById('nilm-aggregate').querySelector('.js-plotly-plot')"
+        ".layout.shapes.length")
+    assert shaded == 4 * len(segments)
+    levels = joint_levels(model.state_levels_) * prediction.gain
+    listed = [item.text for item in dash_duo.find_elements("#nilm-doubt-list li")]
+    assert listed == texts.doubt_lines(segments, levels)
+    assert "Chosen: " in listed[0] and "runner-up: " in listed[0]
+    for line in texts.doubt_overview(segments, levels):
+        assert line in dash_duo.find_element("#nilm-doubt").text
+    rows = dash_duo.find_elements("#nilm-preview-table tbody tr")
+    assert len(rows) == texts.PREVIEW_ROWS
+    first = rows[0].find_elements("css selector", "td")
+    assert [c.text for c in first[:3]] == list(recording.fields[0])
+    # The stress matrix, as a figure and a table.
+    dash_duo.wait_for_element("#nilm-stress .main-svg .hm", timeout=30)
+    assert "only_screen1" in dash_duo.find_element("#nilm-stress-table").text
 
 
 BAD_INPUTS = {
@@ -122,6 +157,9 @@ def test_bad_input_shows_its_alert_and_keeps_the_previous_result(dash_duo, web_s
             read_recording(data, path.name)
         upload(dash_duo, path)
         dash_duo.wait_for_contains_text("#nilm-alert", str(expected.value), timeout=10)
+        assert path.name in alert_text(dash_duo), case
+        assert f"The results below are still those of {main_file.name}." in alert_text(dash_duo), case
+        assert dash_duo.find_element("#nilm-shown").text == f"Results for {main_file.name}", case
         assert "Traceback" not in alert_text(dash_duo), case
         assert summary_text(dash_duo) == good_summary, case
         assert dash_duo.find_element("#nilm-aggregate .main-svg").is_displayed(), case
