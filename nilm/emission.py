@@ -13,11 +13,13 @@
 
 The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
 step counts; the aggregate is round(gain * (sum of the three draws)) steps, as nilm.synth makes it
-and as the meter measures it. The likelihood of every joint state is therefore exact up to how
-well the step distributions are known, and those shift between parts of a recording (screen 2's
-IDLE is 2 or 3 steps, in proportions that drift). adapt_pmfs re-estimates them on the very series
-being labelled (expected counts of each device's draw given the decoded states), pulled towards
-the training distributions by `strength` pseudo-samples, so a shifted level is absorbed.
+and as the meter measures it (up to a small dither, rounding_kernel: where gain x sum lands on a
+half step, the meter may show either neighbour). The likelihood of every joint state is therefore
+exact up to how well the step distributions are known, and those shift between parts of a
+recording (screen 2's IDLE is 2 or 3 steps, in proportions that drift). adapt_pmfs re-estimates
+them on the very series being labelled (expected counts of each device's draw given the decoded
+states), pulled towards the training distributions by `strength` pseudo-samples, so a shifted
+level is absorbed.
 """
 import numpy as np
 
