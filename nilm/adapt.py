@@ -49,6 +49,10 @@ GAP_PERIODS = 5
 # EM starts from the first estimate times each of these too (screen 2's ON x 1.1 ~ screen 1's
 # ON, so a first estimate may be that far off).
 START_FACTORS = np.arange(0.85, 1.1501, 0.05)
+# ... and from every RANGE_STEP across GAIN_RANGE (a first estimate from one screen alone may be
+# further off still).
+RANGE_STEP = 0.05
+SCREEN_ROWS = 4000
 # A drifting gain: each block of rows takes one of these factors on the series' gain (normal
 # prior of this sd around it), then the gain is interpolated between the blocks.
 DRIFT_FACTORS = np.arange(0.94, 1.0601, 0.015)
@@ -135,7 +139,8 @@ def adapt(model, sample, rows, n, first_gain, period):
     step distributions and switching rates that explain this series best, near the trained ones.
 
     A gain ~10 % off can swap the screens (screen 2's ON x 1.1 ~ screen 1's ON), a local optimum
-    EM does not leave; so one round starts from every START_FACTORS x the first estimate, and the
+    EM does not leave; so one round starts from every start_gains (near the first estimate and
+    across the whole GAIN_RANGE: the first estimate may itself be that far off), and the
     start whose second round scores the highest likelihood goes on. The switching rates are
     re-estimated in the rounds after that, and last the gain may drift (drifting_gain)."""
     prior = smooth_pmfs(model.step_pmfs_, model.pmf_smoothing)
@@ -143,8 +148,8 @@ def adapt(model, sample, rows, n, first_gain, period):
     pmfs, gain = prior, first_gain
     if model.adapt_iterations >= 2:
         starts = {}
-        for p, g, _, _ in _em_rounds(model, [(prior, g) for g in on_grid(first_gain * START_FACTORS)],
-                                     sample, rows, stay, prior, period):
+        gains = start_gains(model, sample, first_gain, stay, prior, period)
+        for p, g, _, _ in _em_rounds(model, [(prior, g) for g in gains], sample, rows, stay, prior, period):
             starts.setdefault(g, p)
         second = _em_rounds(model, [(p, g) for g, p in starts.items()], sample, rows, stay, prior, period)
         pmfs, gain, _, _ = max(second, key=lambda r: r[2])
@@ -219,3 +224,26 @@ def drifting_gain(model, sample, rows, pmfs, gain, stay, period):
     if gains.size >= 3:
         gains = np.median(np.stack([np.r_[gains[0], gains[:-1]], gains, np.r_[gains[1:], gains[-1]]]), axis=0)
     return np.array([rows[b].mean() for b in blocks]), gains
+
+
+
+def start_gains(model, sample, first_gain, stay, prior, period):
+    """EM's starting gains: START_FACTORS around the first estimate, and the likeliest of the
+    gains every RANGE_STEP across GAIN_RANGE that lie further away (scored on the first
+    SCREEN_ROWS rows of the sample with the trained step distributions: cheap, and enough to
+    tell one screen alone from the other)."""
+    near = on_grid(first_gain * START_FACTORS)
+    far = on_grid(np.arange(GAIN_RANGE[0], GAIN_RANGE[1] + 1e-9, RANGE_STEP))
+    far = far[np.abs(far[:, None] - near[None, :]).min(axis=1) > RANGE_STEP / 2]
+    if far.size == 0:
+        return near
+    head = Series(*[np.asarray(v)[:SCREEN_ROWS] if np.ndim(v) else v for v in
+                    (sample.bins, sample.seconds, sample.gate, sample.tree_term)])
+    matrices, which = transitions(model, stay, head.seconds, head.gate, period)
+    joint_pmf = joint_step_pmf(prior)
+    emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, head) for g in far])
+    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                            which=np.tile(which, far.size))
+    scores = (log_norm.reshape(far.size, -1).sum(axis=1, dtype=np.float64)
+              + gain_log_prior(far, model.gain_prior_))
+    return np.r_[near, far[np.argmax(scores)]]

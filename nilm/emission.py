@@ -4,6 +4,7 @@
     smooth_pmfs(pmfs, share) -> the same with a share moved to the neighbouring steps
     joint_step_pmf(pmfs) -> (18, 3 * N_STEPS): P(the three devices sum to s steps | joint state)
     log_emission_table(joint_pmf, gain) -> (N_BINS, 18): log P(observed step | joint state, gain)
+    rounding_kernel(gains, n_sums) -> P(observed step | sum of the devices' steps, gain)
     observed_bins(current) -> int steps of the despiked current
     state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
     fit_gain(histogram, joint_pmf, centre, grid, sd) -> the gain that best explains those counts
@@ -12,11 +13,13 @@
 
 The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
 step counts; the aggregate is round(gain * (sum of the three draws)) steps, as nilm.synth makes it
-and as the meter measures it. The likelihood of every joint state is therefore exact up to how
-well the step distributions are known, and those shift between parts of a recording (screen 2's
-IDLE is 2 or 3 steps, in proportions that drift). adapt_pmfs re-estimates them on the very series
-being labelled (expected counts of each device's draw given the decoded states), pulled towards
-the training distributions by `strength` pseudo-samples, so a shifted level is absorbed.
+and as the meter measures it (up to a small dither, rounding_kernel: where gain x sum lands on a
+half step, the meter may show either neighbour). The likelihood of every joint state is therefore
+exact up to how well the step distributions are known, and those shift between parts of a
+recording (screen 2's IDLE is 2 or 3 steps, in proportions that drift). adapt_pmfs re-estimates
+them on the very series being labelled (expected counts of each device's draw given the decoded
+states), pulled towards the training distributions by `strength` pseudo-samples, so a shifted
+level is absorbed.
 """
 import numpy as np
 
@@ -39,6 +42,9 @@ GAIN_CENTRE = float(np.mean(GAIN_RANGE))
 GAIN_PRIOR_SD = (GAIN_RANGE[1] - GAIN_RANGE[0]) / 6
 # fit_gain searches every COARSE-th gain of its grid, then the gains around the best.
 COARSE = 4
+# Half-width (in the devices' steps) over which a recorded step count is spread before the gain
+# and the meter's rounding (see rounding_kernel); chosen on nilm.stress's tuning seeds.
+DITHER = 0.03
 
 
 def _steps(current):
@@ -76,18 +82,26 @@ def joint_step_pmf(pmfs):
     return out
 
 
-def _scaled_bins(gain, n_sums):
-    """Observed step of each true sum of steps after the gain and the meter's rounding."""
-    return np.clip(np.rint(np.multiply.outer(gain, np.arange(n_sums))).astype(np.int64), 0, N_BINS - 1)
+def rounding_kernel(gains, n_sums, dither=None):
+    """P(observed step b | the devices' steps sum to s, gain g): float (gains, n_sums, N_BINS).
+
+    A recorded step count stands for any current within half a step of it, so g x s is spread
+    evenly over g x (s +- dither) before the meter rounds it. Exact rounding of g x s (no spread)
+    would make a gain such as 1.25 unable to show half the steps (7.5 -> 8, never 7), while the
+    real aggregate shows them all. The first and last bins take everything beyond them."""
+    dither = DITHER if dither is None else dither
+    gains = np.atleast_1d(np.asarray(gains, dtype=float))
+    centre = np.multiply.outer(gains, np.arange(n_sums))[..., None]
+    half = np.maximum(gains * dither, 1e-6)[:, None, None]
+    edges = np.arange(N_BINS + 1) - 0.5
+    cdf = np.clip((edges - (centre - half)) / (2 * half), 0.0, 1.0)
+    cdf[..., 0], cdf[..., -1] = 0.0, 1.0
+    return np.diff(cdf, axis=-1)
 
 
 def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR):
     """log P(observed step | joint state, gain) for every gain: float32 (gains, N_BINS, 18)."""
-    gains = np.atleast_1d(gains)
-    index = (np.arange(gains.size)[:, None] * N_BINS + _scaled_bins(gains, joint_pmf.shape[1])).ravel()
-    size = gains.size * N_BINS
-    tables = np.stack([np.bincount(index, weights=np.tile(p, gains.size), minlength=size)
-                       for p in joint_pmf], axis=-1).reshape(gains.size, N_BINS, N_JOINT)
+    tables = np.matmul(joint_pmf, rounding_kernel(gains, joint_pmf.shape[1])).transpose(0, 2, 1)
     return np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32)
 
 
@@ -146,16 +160,18 @@ def adapt_pmfs(histogram, pmfs, gain, prior, strength):
     """
     support = [[np.flatnonzero(prior[d, k]) for k in range(prior.shape[1])] for d in range(len(SHAPE))]
     counts = np.zeros_like(pmfs)
+    kernel = rounding_kernel(gain, 3 * N_STEPS)[0]
     for j in range(N_JOINT):
         if not histogram[:, j].any():
             continue
         states = np.unravel_index(j, SHAPE)
         steps = [support[d][k] for d, k in enumerate(states)]
         draws = np.einsum("i,j,k->ijk", *[pmfs[d, k, s] for d, (k, s) in enumerate(zip(states, steps))])
-        observed = _scaled_bins(gain, 3 * N_STEPS)[np.add.outer(np.add.outer(steps[0], steps[1]), steps[2])]
-        p_bin = np.bincount(observed.ravel(), weights=draws.ravel(), minlength=N_BINS)
-        per_draw = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 0)
-        share = draws * per_draw[observed]
+        sums = np.add.outer(np.add.outer(steps[0], steps[1]), steps[2])
+        p_sum = np.bincount(sums.ravel(), weights=draws.ravel(), minlength=kernel.shape[0])
+        p_bin = p_sum @ kernel
+        per_bin = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 0)
+        share = draws * (kernel @ per_bin)[sums]
         for d, (k, s) in enumerate(zip(states, steps)):
             counts[d, k, s] += share.sum(axis=tuple(a for a in range(3) if a != d))
     updated = counts + strength * prior

@@ -92,3 +92,14 @@ def test_a_series_that_says_nothing_about_the_gain_gets_the_prior_centre():
     counts = np.zeros((N_BINS, 18))
     counts[0, 0] = 1000  # everything OFF: every gain explains it
     assert fit_gain(counts, joint_step_pmf(PMFS), centre=1.05) == pytest.approx(1.05)
+
+
+def test_a_gain_that_lands_on_half_steps_can_show_both_neighbours():
+    from nilm.emission import rounding_kernel
+
+    kernel = rounding_kernel([1.0, 1.25], 8)
+    assert np.allclose(kernel.sum(axis=-1), 1)
+    assert kernel[0, 6, 6] == pytest.approx(1.0)  # gain 1: a step count stays itself
+    # 6 steps x 1.25 = 7.5: the meter shows 7 or 8, never one of them only.
+    assert kernel[1, 6, 7] == pytest.approx(0.5) and kernel[1, 6, 8] == pytest.approx(0.5)
+    assert kernel[1, 5, 6] == pytest.approx(1.0)  # 6.25: far from a tie

@@ -1,0 +1,26 @@
+"""The shipped model on nilm.stress files where it used to fail (tuning seeds only: the reported
+numbers come from REPORT_SEEDS, which no test or setting looks at)."""
+import pytest
+
+from nilm import stress
+from nilm.devices import data_dir
+from nilm.model import load
+
+
+def joint_accuracy(name, seed):
+    case = stress.make_case(name, seed, directory=data_dir())
+    return (load().predict(case.recording()) == case.states).all(axis=1).mean()
+
+
+@pytest.mark.parametrize("seed", [106, 109])
+def test_a_gain_of_1_25_keeps_every_level_apart(seed):
+    # At gain 1.25 exact rounding makes every other step impossible (6 x 1.25 = 7.5 -> 8, never
+    # 7), but a meter shows both: the wrong gain explained them better (joint 0.26 and 0.57).
+    assert joint_accuracy("gain_1.25", seed) > 0.85
+
+
+@pytest.mark.parametrize("seed", [103, 108])
+def test_screen_2_alone_at_a_high_gain_is_not_screen_1(seed):
+    # The first gain estimate (0.94) was 15-20 % below the drawn gain (1.11, 1.15): EM, started
+    # only near it, settled on screen 1 at 1.02 (joint 0.73 and 0.79).
+    assert joint_accuracy("only_screen2", seed) > 0.95
