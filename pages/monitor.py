@@ -12,6 +12,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from dash_extensions import WebSocket
 from flask import current_app
 
+from pages.monitor_alerts import fragment as alerts_fragment
 from pages.monitor_view import TZ_LABELS, UNIT_LABELS, WINDOWS, view_from_query
 from readings import store
 from readings.buckets import bucket_size, bucket_start
@@ -171,6 +172,7 @@ def layout(**query):
             dbc.Col(latest_card(sensors, sensor), lg=3, md=4),
             dbc.Col(chart_card(data, view), lg=9, md=8),
         ], className="g-3"),
+        alerts_fragment(sensors),
         table_card(),
     ], className="monitor-page")
 

@@ -17,7 +17,9 @@ ALERT_WEBHOOK_URL when set, as one JSON object (strict JSON: no NaN or Infinity)
                "value": 31.2 | null, "details": "31.2 C is above the high limit 30 C"}}
 
 `value` is the reading that started a high or low alert (null for stale). snapshot() gives a page
-the open alerts and the newest log entries in the same shape.
+the open alerts and the newest log entries in the same shape; page_state() adds every band.
+A saved band is announced on THRESHOLDS_CHANNEL ("thresholds"; the message only says that one
+changed: a reader reads them all from the database).
 """
 import json
 import math
@@ -34,6 +36,7 @@ from .models import Reading, db
 from .sources import InvalidReading, validate
 
 CHANNEL = "alerts"
+THRESHOLDS_CHANNEL = "thresholds"
 KINDS = ("high", "low", "stale")
 STALE_PERIODS = 2.5
 
@@ -125,6 +128,12 @@ def set_threshold(sensor_id, low_c, high_c, now=None):
         db.session.add(row)
     db.session.commit()
     return low, high
+
+
+def thresholds_json():
+    """Every band as pages receive it: {sensor_id: {"low_c": 18.0, "high_c": None}, ...}."""
+    return {sensor_id: {"low_c": low, "high_c": high}
+            for sensor_id, (low, high) in sorted(thresholds().items())}
 
 
 # ---- evaluation ----
@@ -228,6 +237,11 @@ def snapshot(limit=50):
             "log": [alert_dict(a) for a in db.session.execute(newest).scalars()]}
 
 
+def page_state(limit=50):
+    """What a page starts from: snapshot() and every band."""
+    return {**snapshot(limit), "thresholds": thresholds_json()}
+
+
 # ---- delivery (I/O at the edge) ----
 
 def encode(event):
@@ -240,6 +254,11 @@ def publish(redis_client, events):
     for event in events:
         pipe.publish(CHANNEL, encode(event))
     pipe.execute()
+
+
+def announce_thresholds(redis_client):
+    """Tell every web process that a band changed (they read the bands themselves)."""
+    redis_client.publish(THRESHOLDS_CHANNEL, "changed")
 
 
 def post_json(url, event, timeout_s):

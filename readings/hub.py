@@ -3,6 +3,11 @@
 The hub keeps the id of the last change it handed out. Duplicates (several relays publish the
 same change) are dropped; a jump in ids, or a fresh subscription after a Redis restart, is filled
 from the change log, so each client sees every change once, in order.
+
+The same subscription carries the alerts channel (starts and ends, as the worker publishes them)
+and the thresholds channel (a band was saved) to the /ws/alerts clients. Alerts have no log to
+replay from, so a client starts from a snapshot, and after a fresh subscription every client gets
+a new snapshot: whatever was published while the hub was not listening is in it.
 """
 import json
 import logging
@@ -12,6 +17,7 @@ import threading
 import redis
 from simple_websocket import ConnectionClosed
 
+from . import alerts
 from .feed import CHANNEL, changes_since, encode, last_change_id, now_ms
 from .models import db
 
@@ -29,7 +35,97 @@ def frame(prev, changes, resync=False):
     return encode(message)
 
 
-class Client:
+def alert_snapshot_frame():
+    """The first frame of every /ws/alerts client (in an app context): the open alerts, the
+    newest log entries and every band, as alerts.page_state() gives them."""
+    return alerts.encode({"event": "snapshot", **alerts.page_state()})
+
+
+def alert_frame(data):
+    """A start or end from the alerts channel as clients receive it (the published shape), or
+    None for a message that is not one."""
+    try:
+        event = json.loads(data)
+        if event["event"] in ("started", "ended") and isinstance(event["alert"]["id"], int):
+            return alerts.encode(event)
+    except (ValueError, KeyError, TypeError):
+        pass
+    log.warning("ignoring malformed message on %r: %.200r", alerts.CHANNEL, data)
+    return None
+
+
+def thresholds_frame():
+    """Every band, read from the database (in an app context): the message only says one changed."""
+    return alerts.encode({"event": "thresholds", "thresholds": alerts.thresholds_json()})
+
+
+class Peer:
+    """A WebSocket that the hub thread writes to: never blocking on a peer that stopped reading."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
+        self.poller = select.poll()
+        self.poller.register(ws.sock, select.POLLOUT)
+
+    def close(self):
+        with self.lock:
+            self.closed.set()
+
+    def _write(self, text):
+        """Send text (holding the lock); False, and closed, when the peer cannot take it."""
+        try:
+            if not self.poller.poll(0):
+                log.warning("closing a WebSocket that is not reading; it will reconnect")
+                self.closed.set()
+                return False
+            self.ws.send(text)
+        except (OSError, ConnectionClosed):  # the peer went away; its socket thread cleans up
+            self.closed.set()
+            return False
+        return True
+
+
+class AlertClient(Peer):
+    """One /ws/alerts socket: its snapshot first, then every start, end and band change. What the
+    hub hands it before the snapshot is sent waits in `pending`."""
+
+    def __init__(self, ws, max_pending=1000):
+        super().__init__(ws)
+        self.max_pending = max_pending
+        self.pending = []
+        self.live = False
+
+    def deliver(self, text):
+        with self.lock:
+            if self.closed.is_set():
+                return
+            if self.live:
+                self._write(text)
+                return
+            self.pending.append(text)
+            if len(self.pending) > self.max_pending:
+                self.closed.set()
+
+    def forget_pending(self):
+        """Socket thread, just before reading its snapshot: what came before is in it."""
+        with self.lock:
+            self.pending = []
+
+    def start(self, snapshot_text):
+        """Socket thread: the snapshot, then what arrived while it was read (the page applies a
+        start or end it already has harmlessly), then live."""
+        with self.lock:
+            for text in [snapshot_text, *self.pending]:
+                if not self._write(text):
+                    return
+            self.pending = []
+            self.live = True
+
+
+class Client(Peer):
     """One connected WebSocket and the id of the last change it was sent.
 
     While its socket thread replays from the log, news waits in `pending`; once live, the hub
@@ -40,16 +136,11 @@ class Client:
     """
 
     def __init__(self, ws, sent, max_pending=10_000):
-        self.ws = ws
+        super().__init__(ws)
         self.sent = sent
         self.max_pending = max_pending
         self.pending = []
         self.live = False
-        self.lock = threading.Lock()
-        self.closed = threading.Event()
-        # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
-        self.poller = select.poll()
-        self.poller.register(ws.sock, select.POLLOUT)
 
     def deliver(self, prev, changes, text):
         """Hub thread: send `changes` (already encoded as `text` after `prev`), or keep them."""
@@ -95,15 +186,8 @@ class Client:
         fresh = [c for c in changes if c["id"] > self.sent]
         if changes and not fresh:
             return
-        try:
-            if not self.poller.poll(0):
-                log.warning("closing a WebSocket that is not reading; it will reconnect and replay")
-                self.closed.set()
-                return
-            self.ws.send(text if text is not None and len(fresh) == len(changes)
-                         else frame(self.sent, fresh))
-        except (OSError, ConnectionClosed):  # the peer went away; its socket thread cleans up
-            self.closed.set()
+        if not self._write(text if text is not None and len(fresh) == len(changes)
+                           else frame(self.sent, fresh)):
             return
         if fresh:
             self.sent = fresh[-1]["id"]
@@ -115,6 +199,7 @@ class Hub:
         self.redis_url = redis_url
         self.retry_s = retry_s
         self.clients = set()
+        self.alert_clients = set()
         self.lock = threading.Lock()
         self.last_id = 0
         self.subscribed = threading.Event()
@@ -134,11 +219,18 @@ class Hub:
     def disconnect(self, client):
         with self.lock:
             self.clients.discard(client)
+            self.alert_clients.discard(client)
+
+    def connect_alerts(self, ws):
+        client = AlertClient(ws)
+        with self.lock:
+            self.alert_clients.add(client)
+        return client
 
     def drop_all(self):
         """Close every socket (clients reconnect and replay): used before maintenance."""
         with self.lock:
-            for client in self.clients:
+            for client in self.clients | self.alert_clients:
                 client.close()
 
     def _run(self):
@@ -153,12 +245,25 @@ class Hub:
     def _listen(self):
         connection = redis.Redis.from_url(self.redis_url, health_check_interval=10)
         pubsub = connection.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(CHANNEL)
-        pubsub.get_message(timeout=1.0)  # the subscribe confirmation: we are listening from here
+        pubsub.subscribe(CHANNEL, alerts.CHANNEL, alerts.THRESHOLDS_CHANNEL)
+        for _ in range(3):  # the confirmations: we are listening from here
+            pubsub.get_message(timeout=1.0)
         self.subscribed.set()
-        self._catch_up()  # whatever happened while we were not subscribed
+        # Whatever happened while we were not subscribed.
+        self._catch_up()
+        self._to_alert_clients(alert_snapshot_frame)
         for message in pubsub.listen():
-            self.receive(message["data"])
+            self.on_message(message["channel"], message["data"])
+
+    def on_message(self, channel, data):
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if channel == alerts.CHANNEL:
+            if (text := alert_frame(data)) is not None:
+                self._to_alert_clients(lambda: text)
+        elif channel == alerts.THRESHOLDS_CHANNEL:
+            self._to_alert_clients(thresholds_frame)
+        else:
+            self.receive(data)
 
     def receive(self, data):
         try:
@@ -178,6 +283,18 @@ class Hub:
                     break
                 self._dispatch(changes)
             db.session.remove()
+
+    def _to_alert_clients(self, make_text):
+        """make_text() (read in an app context, only when someone listens) to every alert client."""
+        with self.lock:
+            clients = list(self.alert_clients)
+        if not clients:
+            return
+        with self.app.app_context():
+            text = make_text()
+            db.session.remove()
+        for client in clients:
+            client.deliver(text)
 
     def _dispatch(self, changes):
         prev, self.last_id = self.last_id, changes[-1]["id"]

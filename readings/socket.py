@@ -1,4 +1,5 @@
-"""/ws/readings: replay what a client missed since its last id, then push every change live."""
+"""/ws/readings: replay what a client missed since its last id, then push every change live.
+/ws/alerts: the alerts snapshot, then every alert start and end and every band change, live."""
 import logging
 from socket import SHUT_RD
 from urllib.parse import urlsplit
@@ -8,10 +9,12 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from .feed import changes_since, last_change_id
+from .hub import alert_snapshot_frame
 from .models import db
 from .retention import needs_resync, pruned_through
 
 PATH = "/ws/readings"
+ALERTS_PATH = "/ws/alerts"
 HEARTBEAT_S = 15.0  # at most; with a shorter sampling period, once a period
 # The protocol is server-to-client: a client has nothing long to say, and an unbounded message
 # would be buffered whole in memory.
@@ -41,7 +44,7 @@ def same_origin(origin, host):
 
 def refuse_cross_origin():
     # Browsers send Origin on every WebSocket handshake; another site's page must not read our feed.
-    if request.path == PATH and not same_origin(request.headers.get("Origin"), request.host):
+    if request.path in (PATH, ALERTS_PATH) and not same_origin(request.headers.get("Origin"), request.host):
         log.warning("refused cross-origin WebSocket from %r", request.headers.get("Origin"))
         abort(403)
 
@@ -80,18 +83,43 @@ def readings_socket(ws):
         _replay(client)
         client.go_live()
         db.session.remove()
-        idle_s = 0.0
-        while ws.connected and not client.closed.wait(CHECK_S):
-            idle_s += CHECK_S
-            if idle_s >= heartbeat_s:
-                client.heartbeat()
-                idle_s = 0.0
-            _ignore_client_messages(ws)
+        _serve(ws, client, heartbeat_s)
     finally:
-        client.close()
-        hub.disconnect(client)
+        _end(hub, client, ws)
+
+
+@sock.route(ALERTS_PATH)
+def alerts_socket(ws):
+    """Every (re)connect starts with a snapshot: an end that happened while the page was away
+    is in it, so a reconnect never leaves a banner up."""
+    hub = current_app.extensions["readings_hub"]
+    client = hub.connect_alerts(ws)  # before the snapshot is read: nothing falls between
+    try:
+        client.forget_pending()
+        client.start(alert_snapshot_frame())
         db.session.remove()
-        _close(ws)
+        _serve(ws, client)  # idle sockets are kept open by the server's pings (PING_INTERVAL_S)
+    finally:
+        _end(hub, client, ws)
+
+
+def _serve(ws, client, heartbeat_s=None):
+    """The socket thread's part while the hub sends: notice a closed peer, drop what the client
+    says, and send a heartbeat every heartbeat_s (None: none)."""
+    idle_s = 0.0
+    while ws.connected and not client.closed.wait(CHECK_S):
+        idle_s += CHECK_S
+        if heartbeat_s is not None and idle_s >= heartbeat_s:
+            client.heartbeat()
+            idle_s = 0.0
+        _ignore_client_messages(ws)
+
+
+def _end(hub, client, ws):
+    client.close()
+    hub.disconnect(client)
+    db.session.remove()
+    _close(ws)
 
 
 def _replay(client):
