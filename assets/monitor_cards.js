@@ -9,6 +9,7 @@
   const M = window.wattsonMonitor;
   const html = M.html;
   const OFFLINE_AFTER = 3;  // failed attempts before the badge says offline (retries continue)
+  let lastKnown = null;
   const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
 
   function describeRange(rows, unit) {
@@ -77,7 +78,13 @@
       return [rows, "Taken at (" + M.zoneName(tz) + ")", "Times in " + M.zoneName(tz)];
     },
 
-    sensorOptions: (data) => (data ? data.known : M.noUpdate()),
+    // The chooser's options: every sensor known, redrawn only when one is added.
+    sensorOptions: function (data) {
+      const known = data ? JSON.stringify(data.known) : null;
+      if (known === null || known === lastKnown) return M.noUpdate();
+      lastKnown = known;
+      return data.known;
+    },
 
     // The view as CSV: the sensors shown over [now - window, now] (readings/export.py).
     downloadHref: function (data) {

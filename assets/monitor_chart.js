@@ -39,25 +39,36 @@
     return "rgba(" + r + ", " + g + ", " + b + ", " + alpha + ")";
   }
 
+  // The sensors the user hid with the legend, as plotly holds them now: our redraws replace
+  // the traces, so their `visible` is carried over here (and the band follows its line).
+  function hiddenSensors() {
+    const graph = document.querySelector("#monitor-graph .js-plotly-plot");
+    const traces = (graph && graph.data) || [];
+    return new Set(traces.filter((t) => t.visible === "legendonly" && t.showlegend !== false)
+      .map((t) => t.name));
+  }
+
   // A sensor's three traces: the line, then the band's max and min (filled between).
-  function sensorTraces(data, sensor, unit, tz) {
+  function sensorTraces(data, sensor, unit, tz, hidden) {
     const rows = M.rows(data, sensor);
     const color = M.color(data, sensor);
     // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
     const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
     const band = data.bucket_s ? rows : [];
-    const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false};
+    const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false,
+      visible: hidden.has(sensor) ? "legendonly" : true};
     const line = Object.assign({}, common, traceColumns(rows, "mean", unit, tz, gapMs), {
       mode: "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
       hovertemplate: sensor + " %{x|%Y-%m-%d %H:%M:%S} " + M.zoneName(tz) + "<br><b>%{y:.1f} °" + unit
         + "</b>" + (data.bucket_s ? " (mean)" : "") + "<extra></extra>"});
     const edge = Object.assign({}, common, {mode: "lines", line: {width: 0, color: color},
       hoverinfo: "skip", showlegend: false});
+    // A uid per trace, so plotly keeps what the legend hid across redraws (uirevision).
     return {rows: rows, traces: [
-      line,
-      Object.assign({}, edge, traceColumns(band, "max", unit, tz, gapMs)),
+      Object.assign(line, {uid: sensor + "/line"}),
+      Object.assign({}, edge, traceColumns(band, "max", unit, tz, gapMs), {uid: sensor + "/max"}),
       Object.assign({}, edge, traceColumns(band, "min", unit, tz, gapMs),
-        {fill: "tonexty", fillcolor: translucent(color, 0.18)}),
+        {fill: "tonexty", fillcolor: translucent(color, 0.18), uid: sensor + "/min"}),
     ]};
   }
 
@@ -102,7 +113,8 @@
 
   function drawPatch(data, unit, tz) {
     const patch = new window.dash_clientside.Patch();
-    const drawn = data.shown.map((s) => sensorTraces(data, s, unit, tz));
+    const hidden = hiddenSensors();
+    const drawn = data.shown.map((s) => sensorTraces(data, s, unit, tz, hidden));
     const values = [];
     drawn.forEach((d) => d.rows.forEach((r) => values.push(M.inUnit(r.min, unit), M.inUnit(r.max, unit))));
     const empty = values.length === 0;  // see readings.figures.live_figure

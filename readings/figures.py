@@ -50,11 +50,13 @@ def sensor_traces(sensor, points, color, unit):
         hovertemplate=f"{sensor} %{{x|%H:%M:%S}} UTC<br><b>%{{y:.1f}} {UNITS[unit]}</b><extra></extra>",
         name=sensor,
         legendgroup=sensor,
+        uid=f"{sensor}/line",  # as monitor_chart.js names it: plotly matches traces by uid
     )
     band = [go.Scatter(x=[], y=[], mode="lines", line={"width": 0, "color": color},
                        connectgaps=False, hoverinfo="skip", name=sensor, legendgroup=sensor,
-                       showlegend=False, **fill)
-            for fill in ({}, {"fill": "tonexty", "fillcolor": translucent(color, 0.18)})]
+                       showlegend=False, uid=f"{sensor}/{edge}", **fill)
+            for edge, fill in (("max", {}),
+                               ("min", {"fill": "tonexty", "fillcolor": translucent(color, 0.18)}))]
     return [line, *band]
 
 

@@ -101,8 +101,11 @@ def test_a_7_day_window_is_bucketed_and_still_live(dash_duo, web_server, db_exec
     assert all(20.0 <= m <= 20.6 for m in means if m is not None)
     dash_duo.wait_for_contains_text(card(part="monitor-range"), "20.0 °C to 20.6 °C")
 
+    drawn = len(trace(dash_duo, 0)[1])
     insert_now(db_exec, 30.0)  # live, no request: the open bucket's max is the new reading
     wait_for(lambda: trace(dash_duo, 1)[1][-1] == 30.0, "the new reading in its bucket", 10)
+    # Folded into its bucket, not drawn as a raw point after it (one more only if a bucket began).
+    assert len(trace(dash_duo, 0)[1]) - drawn in (0, 1)
     dash_duo.wait_for_contains_text(card(part="monitor-range"), "to 30.0 °C")
     insert_now(db_exec, 10.0, seconds_ago=3 * 86400)  # into an old bucket, folded in exactly
     wait_for(lambda: 10.0 in trace(dash_duo, 2)[1], "the old bucket's new min", 10)
