@@ -165,9 +165,10 @@ def test_unit_toggle_converts_latest_table_and_chart(dash_duo, web_server, db_ex
 
     insert_now(db_exec, 25.0)  # a pushed reading is drawn in the chosen unit too
     dash_duo.wait_for_text_to_equal(LATEST, "77.0 °F", timeout=5)
-    y = dash_duo.driver.execute_script(
+    y = lambda: dash_duo.driver.execute_script(
         "return document.querySelector('#monitor-graph .js-plotly-plot').data[0].y")
-    assert [round(v, 1) for v in y if v is not None] == [68.0, 77.0]
+    # The chart is drawn by its own callback, maybe a moment after the card.
+    wait_for(lambda: [round(v, 1) for v in y() if v is not None] == [68.0, 77.0], "the chart in °F")
 
 
 def test_age_of_the_latest_reading_counts_up_in_the_browser(dash_duo, web_server, db_exec):

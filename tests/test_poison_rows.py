@@ -66,7 +66,7 @@ def test_readings_without_a_time_sort_first_and_stay_off_the_chart():
     good = reading_dict(2, "s", NOW, 20.0)
     bad = reading_dict(1, "s", "garbage", 20.0)
     assert sorted([good, bad], key=time_order) == [bad, good]
-    assert list(live_figure([bad, good]).data[0].customdata) == [2]
+    assert list(live_figure({"s": [bad, good]}, {"s": "#0d6efd"}).data[0].customdata) == [2]
 
 
 # ---- against a real web server, relay and browser ----
