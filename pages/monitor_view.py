@@ -1,4 +1,4 @@
-"""The monitor's view (sensor, window, unit, zone) as a link names it: pure, no Dash, so that
+"""The monitor's view (sensors, window, unit, zone) as a link names it: pure, no Dash, so that
 it is tested without an app. Not a page: pages/monitor.py uses it."""
 
 # The window's name in the URL: (seconds, label on its button)
@@ -10,8 +10,11 @@ DEFAULT_VIEW = {"window": "1h", "unit": "C", "tz": "local"}
 
 
 def view_from_query(query, sensors):
-    """The view a link asks for (`?sensor=lab&window=15m&unit=F&tz=utc`), with the defaults for
-    what it leaves out, and a sentence for each value that is not one of the choices."""
+    """The view a link asks for (`?sensor=lab&sensor=office&window=15m&unit=F&tz=utc`), with the
+    defaults for what it leaves out, and a sentence for each value that is not one of the choices.
+
+    `sensors` in the view: the sensors the link names, in the order of `sensors` (configured
+    first); an empty list means every sensor, including those first seen after the page loads."""
     choices = {"window": WINDOWS, "unit": UNIT_LABELS, "tz": TZ_LABELS}
     view, problems = dict(DEFAULT_VIEW), []
     for key, allowed in choices.items():
@@ -26,7 +29,6 @@ def view_from_query(query, sensors):
             problems.append(f"Ignored {key}={value}: expected one of {', '.join(allowed)}.")
     asked = query.get("sensor", [])
     asked = [asked] if isinstance(asked, str) else asked
-    known = [s for s in asked if s in sensors]
     problems += [f"Ignored sensor={s}: no such sensor." for s in asked if s not in sensors]
-    view["sensor"] = known[0] if known else (sensors[0] if sensors else None)
+    view["sensors"] = [s for s in sensors if s in asked]
     return view, problems

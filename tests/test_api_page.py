@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from tests import test_api_ingest
-from tests.test_monitor_page import open_monitor, table_rows, wait_for
+from tests.test_monitor_page import LATEST, open_monitor, table_rows, wait_for
 
 # The ingest tests' fixtures: a web server with INGEST_TOKEN for this module, an emptied database.
 api_server, sql = test_api_ingest.api_server, test_api_ingest.sql
@@ -21,4 +21,4 @@ def test_an_ingested_reading_appears_on_an_open_page(dash_duo, api_server, sql):
     ids = reply.json()["ids"]
     wait_for(lambda: set(ids) <= set(table_rows(dash_duo)), "the posted readings in #readings-table")
     assert [table_rows(dash_duo)[i][1] for i in ids] == ["18.5 °C", "19.5 °C", "20.5 °C"]
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.5 °C")
+    dash_duo.wait_for_text_to_equal(LATEST, "20.5 °C")

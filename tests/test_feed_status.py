@@ -3,7 +3,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import both_databases, wait_until
-from tests.test_monitor_page import insert_now, open_monitor, status, table_rows
+from tests.test_monitor_page import LATEST, card, insert_now, open_monitor, status, table_rows
 
 
 def wait_for_status(dash_duo, expected, timeout=30):
@@ -43,7 +43,7 @@ def test_a_database_reset_under_an_open_page_reloads_its_snapshot(dash_duo, web_
     for value in (18.0, 19.0, 20.0):
         insert_now(db_exec, value)
     open_monitor(dash_duo, web_server.url)
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "20.0 °C")
+    dash_duo.wait_for_text_to_equal(LATEST, "20.0 °C")
 
     web_server.stop()
     database = Path(live_env["DATABASE_URL"].removeprefix("sqlite:///"))
@@ -52,10 +52,10 @@ def test_a_database_reset_under_an_open_page_reloads_its_snapshot(dash_duo, web_
     web_server.start()  # a new, empty database: its change ids start again from 1
     fresh = insert_now(db_exec, 25.0)
 
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "25.0 °C", timeout=30)
+    dash_duo.wait_for_text_to_equal(LATEST, "25.0 °C", timeout=30)
     wait_until(lambda: list(table_rows(dash_duo)) == [fresh], timeout=10, what="only the new row")
     later = insert_now(db_exec, 26.0)  # and it carries on live
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "26.0 °C", timeout=15)
+    dash_duo.wait_for_text_to_equal(LATEST, "26.0 °C", timeout=15)
     assert set(table_rows(dash_duo)) == {fresh, later}
 
 
@@ -75,7 +75,7 @@ def test_status_and_age_are_judged_by_the_server_clock_not_the_browsers(dash_duo
     open_monitor(dash_duo, web_server.url)
     assert dash_duo.driver.execute_script("return Date.now()") < (time.time() - 3000) * 1000
     wait_for_status(dash_duo, "stale")
-    wait_until(lambda: 29 <= int(dash_duo.find_element("#monitor-age").text.split()[0]) <= 45,
+    wait_until(lambda: 29 <= int(dash_duo.find_element(card(part="monitor-age")).text.split()[0]) <= 45,
                timeout=10, what="the age by the server's clock")
 
     skew_browser_clock(dash_duo, 7_200_000)  # on top: an hour fast, a fresh reading looks old

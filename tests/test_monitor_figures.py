@@ -3,7 +3,7 @@ import json
 import plotly.io
 import pytest
 
-from readings.figures import live_figure, plotly_time, to_unit
+from readings.figures import PALETTE, live_figure, plotly_time, to_unit
 
 POINTS = [
     {"id": 7, "sensor_id": "s", "taken_at": "2026-11-29T03:00:00.000Z", "temperature_c": 20.0},
@@ -28,8 +28,15 @@ def test_plotly_time_drops_zone_and_keeps_milliseconds():
     assert plotly_time("2026-11-29T03:00:10.250Z") == "2026-11-29 03:00:10.250"
 
 
+COLORS = {"s": PALETTE[0], "t": PALETTE[1]}
+
+
+def figure_of(points, unit="C", **options):
+    return live_figure({"s": points}, COLORS, unit, **options)
+
+
 def test_live_figure_keeps_order_ids_and_converts():
-    figure = live_figure(POINTS, unit="F", revision="s-3600-F")
+    figure = figure_of(POINTS, unit="F", revision="s-3600-F")
     trace = figure.data[0]
     assert list(trace.customdata) == [7, 9, 8]
     assert list(trace.x) == [
@@ -44,13 +51,13 @@ def test_live_figure_keeps_order_ids_and_converts():
 
 
 def test_live_figure_in_celsius_keeps_values():
-    trace = live_figure(POINTS).data[0]
+    trace = figure_of(POINTS).data[0]
     assert list(trace.y) == [20.0, 21.5, -40.0]
-    assert live_figure(POINTS).layout.yaxis.title.text == "°C"
+    assert figure_of(POINTS).layout.yaxis.title.text == "°C"
 
 
 def test_live_figure_without_points_is_an_empty_trace():
-    figure = live_figure([], unit="C")
+    figure = figure_of([], unit="C")
     # The browser extends x, y and customdata, so all three exist even when empty.
     data = figure.to_plotly_json()["data"][0]
     assert (list(data["x"]), list(data["y"]), list(data["customdata"])) == ([], [], [])
@@ -58,15 +65,25 @@ def test_live_figure_without_points_is_an_empty_trace():
 
 def test_live_figure_serialises_arrays_as_plain_lists():
     # Not base64 typed arrays: the browser appends to these lists with a Patch.
-    data = json.loads(plotly.io.to_json(live_figure(POINTS)))["data"][0]
+    data = json.loads(plotly.io.to_json(figure_of(POINTS)))["data"][0]
     assert data["y"] == [20.0, 21.5, -40.0]
     assert data["customdata"] == [7, 9, 8]
 
 
 def test_empty_window_shows_a_note_instead_of_axes():
-    empty = live_figure([])
+    empty = figure_of([])
     assert empty.layout.annotations[0].visible is True
     assert empty.layout.xaxis.visible is False and empty.layout.yaxis.visible is False
-    full = live_figure(POINTS)
+    full = figure_of(POINTS)
     assert full.layout.annotations[0].visible is False
     assert full.layout.xaxis.visible is True and full.layout.yaxis.visible is True
+
+
+def test_each_sensor_has_a_line_and_a_band_in_its_legend_group():
+    figure = live_figure({"s": POINTS, "t": POINTS[:1]}, COLORS, "C")
+    assert [(t.name, t.legendgroup, t.showlegend) for t in figure.data] == [
+        ("s", "s", None), ("s", "s", False), ("s", "s", False),
+        ("t", "t", None), ("t", "t", False), ("t", "t", False)]
+    assert figure.data[3].line.color == PALETTE[1]
+    assert figure.data[5].fillcolor == "rgba(214, 51, 132, 0.18)"  # PALETTE[1], translucent
+    assert list(figure.data[3].customdata) == [7]

@@ -14,7 +14,7 @@ import websocket
 from readings.feed import encode, reading_dict, time_order
 from readings.figures import live_figure
 from tests.conftest import wait_until
-from tests.test_monitor_page import insert_now, open_monitor, table_rows
+from tests.test_monitor_page import LATEST, card, insert_now, open_monitor, table_rows
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, 250000, tzinfo=timezone.utc)
 
@@ -66,7 +66,7 @@ def test_readings_without_a_time_sort_first_and_stay_off_the_chart():
     good = reading_dict(2, "s", NOW, 20.0)
     bad = reading_dict(1, "s", "garbage", 20.0)
     assert sorted([good, bad], key=time_order) == [bad, good]
-    assert list(live_figure([bad, good]).data[0].customdata) == [2]
+    assert list(live_figure({"s": [bad, good]}, {"s": "#0d6efd"}).data[0].customdata) == [2]
 
 
 # ---- against a real web server, relay and browser ----
@@ -120,7 +120,7 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
     insert_now(db_exec, 19.0, seconds_ago=3)
     live = websocket.create_connection(ws_url(web_server))
     open_monitor(dash_duo, web_server.url)
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "19.0 °C")
+    dash_duo.wait_for_text_to_equal(LATEST, "19.0 °C")
 
     poison = write_poison(db_exec, kind)
     good = insert_now(db_exec, 21.5)
@@ -131,7 +131,7 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
     replayed = changes_until(websocket.create_connection(ws_url(web_server, "?since=0")), good)
     assert [c["reading"]["id"] for c in replayed][-2:] == [poison, good]
 
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "21.5 °C", timeout=15)
+    dash_duo.wait_for_text_to_equal(LATEST, "21.5 °C", timeout=15)
     listed = POISON[kind][3]
     if listed:
         wait_until(lambda: table_rows(dash_duo)[poison][1].startswith("invalid: "), timeout=10,
@@ -139,15 +139,15 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
     # A new page starts from a snapshot that holds the poison row.
     dash_duo.driver.refresh()
     open_monitor(dash_duo, web_server.url)
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "21.5 °C", timeout=15)
-    assert dash_duo.find_element("#monitor-range").text.endswith("· 2 readings")
+    dash_duo.wait_for_text_to_equal(LATEST, "21.5 °C", timeout=15)
+    assert dash_duo.find_element(card(part="monitor-range")).text.endswith("· 2 readings")
     assert (poison in table_rows(dash_duo)) is listed
 
     db_exec("DELETE FROM readings WHERE id = ?", (poison,))
     wait_until(lambda: poison not in table_rows(dash_duo), timeout=10, what="the row deleted")
     after = insert_now(db_exec, 22.5)
     assert changes_until(live, after)[-1]["reading"]["temperature_c"] == 22.5
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "22.5 °C", timeout=15)
+    dash_duo.wait_for_text_to_equal(LATEST, "22.5 °C", timeout=15)
     assert severe_logs(dash_duo) == []
 
 

@@ -1,0 +1,110 @@
+/*
+ * What the monitor says in words, drawn in the browser from the store: a card per sensor shown
+ * (latest value, change, age, stale mark, range in the window), the table of latest readings,
+ * the feed-status badge, the sensor chooser's options and the CSV link of the current view.
+ */
+(function () {
+  "use strict";
+
+  const M = window.wattsonMonitor;
+  const html = M.html;
+  const OFFLINE_AFTER = 3;  // failed attempts before the badge says offline (retries continue)
+  let lastKnown = null;
+  const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
+
+  function describeRange(rows, unit) {
+    if (!rows.length) return "no readings";
+    const n = rows.reduce((sum, r) => sum + r.n, 0);  // valid readings only
+    const count = n === 1 ? "1 reading" : n + " readings";
+    const low = rows.reduce((a, r) => Math.min(a, r.min), Infinity);
+    const high = rows.reduce((a, r) => Math.max(a, r.max), -Infinity);
+    return M.formatTemperature(low, unit) + " to " + M.formatTemperature(high, unit) + " · " + count;
+  }
+
+  const when = (r, tz) => M.displayTime(M.millis(r), tz).slice(0, 19);
+
+  function card(data, sensor, unit, tz, clock) {
+    const [latest, before] = (data.recent[sensor] || []).filter(M.isValid);
+    const stale = M.isStale(data, sensor, clock);
+    const name = [html("Span", sensor, {className: "monitor-sensor-name"})];
+    if (!data.configured.includes(sensor)) name.push(" · not configured");
+    return html("Div", html("Div", [
+      html("Div", name, {className: "monitor-label"}),
+      html("Div", latest ? M.formatTemperature(latest.temperature_c, unit) : "—", {className: "monitor-latest"}),
+      html("Div", before ? M.formatDelta(before.temperature_c, latest.temperature_c, unit) : "",
+        {className: "monitor-delta"}),
+      html("Div", [
+        html("Span", latest ? M.formatAge(clock - M.millis(latest)) : "", {className: "monitor-age fw-semibold"}),
+        html("Br"),
+        html("Span", latest ? "taken " + when(latest, tz) + " " + M.zoneName(tz) : "no readings yet",
+          {className: "monitor-taken-at"}),
+      ], {className: "text-muted small mt-1"}),
+      // In words, not colour only: no reading for more than STALE_PERIODS sample periods.
+      stale ? html("Div", "stale: no reading for over " + M.STALE_PERIODS * data.period_s + " s",
+        {className: "monitor-stale"}) : null,
+      html("Div", describeRange(M.rows(data, sensor), unit), {className: "monitor-range mt-1"}),
+    ].filter(Boolean), {className: "card-body py-2"}), {
+      className: "card monitor-sensor-card" + (stale ? " monitor-sensor-stale" : ""),
+      "data-sensor": sensor,
+      style: {borderLeftColor: M.color(data, sensor)},
+    });
+  }
+
+  // The status word keeps its meaning: live while any configured sensor's readings arrive.
+  function feedWord(open, clock, data) {
+    if (!open) return M.connection.attempt > OFFLINE_AFTER ? "offline" : "reconnecting";
+    if (clock === null || !data) return "stale";
+    return data.configured.some((s) => !M.isStale(data, s, clock)) ? "live" : "stale";
+  }
+
+  Object.assign(window.dash_clientside.monitor, {
+    renderCards: function (data, unit, tz) {
+      if (!data) return M.noUpdate();
+      const clock = M.clockNow(data);
+      return data.shown.map((s) => card(data, s, unit, tz, clock));
+    },
+
+    // The newest readings of every sensor shown, invalid ones with their reason.
+    renderTable: function (data, unit, tz) {
+      const recent = data ? [].concat(...data.shown.map((s) => data.recent[s] || [])) : [];
+      const rows = recent.sort(M.byTime).reverse().slice(0, data && data.table_rows).map((r) => html("Tr", [
+        html("Td", r.taken_at ? when(r, tz) : "—"),
+        html("Td", r.sensor_id),
+        M.isValid(r)
+          ? html("Td", M.formatTemperature(r.temperature_c, unit), {className: "text-end"})
+          : html("Td", "invalid: " + r.reason, {className: "text-end monitor-invalid"}),
+        html("Td", String(r.id), {className: "text-end text-muted"}),
+      ], M.isValid(r) ? {} : {className: "monitor-invalid-row"}));
+      return [rows, "Taken at (" + M.zoneName(tz) + ")", "Times in " + M.zoneName(tz)];
+    },
+
+    // The chooser's options: every sensor known, redrawn only when one is added.
+    sensorOptions: function (data) {
+      const known = data ? JSON.stringify(data.known) : null;
+      if (known === null || known === lastKnown) return M.noUpdate();
+      lastKnown = known;
+      return data.known;
+    },
+
+    // The view as CSV: the sensors shown over [now - window, now] (readings/export.py).
+    downloadHref: function (data) {
+      if (!data) return M.noUpdate();
+      const now = M.clockNow(data);
+      const query = new URLSearchParams();
+      data.shown.forEach((s) => query.append("sensor", s));
+      query.append("from", new Date(now - data.window_s * 1000).toISOString());
+      query.append("to", new Date(now).toISOString());
+      return "/api/readings.csv?" + query.toString();
+    },
+
+    // The feed-status badge: its word, and the shown sensors that are silent, by name.
+    showStatus: function (state, _tick, data) {
+      const open = Boolean(state) && state.readyState === WebSocket.OPEN;
+      const clock = M.serverClock(data);
+      const word = feedWord(open, clock, data);
+      const silent = open && data && clock !== null ? data.shown.filter((s) => M.isStale(data, s, clock)) : [];
+      const text = silent.length ? (word === "live" ? "live · stale: " : "stale: ") + silent.join(", ") : word;
+      return [text, STATUS_COLORS[word]];
+    },
+  });
+})();

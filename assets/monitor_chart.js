@@ -1,0 +1,177 @@
+/*
+ * The monitor's chart, drawn in the browser from the store in the chosen unit and zone: per
+ * sensor shown, a line (readings, or bucket means) and a long window's min / max band, in one
+ * legend group (readings/figures.py has the shape); the thresholds other pages announce
+ * (window.wattsonThresholds, event "wattson:thresholds") as bands; an x-axis that moves with
+ * time unless the user has zoomed or panned.
+ */
+(function () {
+  "use strict";
+
+  const M = window.wattsonMonitor;
+  const GAP_PERIODS = 2.5;  // a longer silence between two readings breaks the line
+  const MIN_SPAN_C = 2;  // the y-axis shows at least this many degrees C: noise looks like noise
+
+  // The user's zoom: {key} while the x-axis is theirs (see `zoomed`), for one window and unit.
+  let zoom = null;
+  const zoomKey = (data, unit) => data.window_s + "|" + unit;
+  const isZoomed = (data, unit) => zoom !== null && zoom.key === zoomKey(data, unit);
+
+  // x, y (the `field` of each row) and ids of a trace; a null y between two rows further apart
+  // than the gap, so plotly breaks the line there.
+  function traceColumns(rows, field, unit, tz, gapMs) {
+    const x = [], y = [], ids = [];
+    rows.forEach((r, i) => {
+      if (i > 0 && r.t - rows[i - 1].t > gapMs) {
+        x.push(M.displayTime((r.t + rows[i - 1].t) / 2, tz));
+        y.push(null);
+        ids.push(null);
+      }
+      x.push(M.displayTime(r.t, tz));
+      y.push(M.inUnit(r[field], unit));
+      ids.push(r.id);
+    });
+    return {x: x, y: y, customdata: ids};
+  }
+
+  function translucent(color, alpha) {
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+    return "rgba(" + r + ", " + g + ", " + b + ", " + alpha + ")";
+  }
+
+  // The sensors the user hid with the legend, as plotly holds them now: our redraws replace
+  // the traces, so their `visible` is carried over here (and the band follows its line).
+  function hiddenSensors() {
+    const graph = document.querySelector("#monitor-graph .js-plotly-plot");
+    const traces = (graph && graph.data) || [];
+    return new Set(traces.filter((t) => t.visible === "legendonly" && t.showlegend !== false)
+      .map((t) => t.name));
+  }
+
+  // A sensor's three traces: the line, then the band's max and min (filled between).
+  function sensorTraces(data, sensor, unit, tz, hidden) {
+    const rows = M.rows(data, sensor);
+    const color = M.color(data, sensor);
+    // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
+    const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
+    const band = data.bucket_s ? rows : [];
+    const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false,
+      visible: hidden.has(sensor) ? "legendonly" : true};
+    const line = Object.assign({}, common, traceColumns(rows, "mean", unit, tz, gapMs), {
+      mode: "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
+      hovertemplate: sensor + " %{x|%Y-%m-%d %H:%M:%S} " + M.zoneName(tz) + "<br><b>%{y:.1f} °" + unit
+        + "</b>" + (data.bucket_s ? " (mean)" : "") + "<extra></extra>"});
+    const edge = Object.assign({}, common, {mode: "lines", line: {width: 0, color: color},
+      hoverinfo: "skip", showlegend: false});
+    // A uid per trace, so plotly keeps what the legend hid across redraws (uirevision).
+    return {rows: rows, traces: [
+      Object.assign(line, {uid: sensor + "/line"}),
+      Object.assign({}, edge, traceColumns(band, "max", unit, tz, gapMs), {uid: sensor + "/max"}),
+      Object.assign({}, edge, traceColumns(band, "min", unit, tz, gapMs),
+        {fill: "tonexty", fillcolor: translucent(color, 0.18), uid: sensor + "/min"}),
+    ]};
+  }
+
+  // The announced limits of a shown sensor, in C: [low, high], either null; null without any.
+  function limits(sensor) {
+    const all = window.wattsonThresholds || {};
+    const t = all[sensor];
+    if (!t) return null;
+    const pick = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    const low = pick(t.low_c), high = pick(t.high_c);
+    return low === null && high === null ? null : [low, high];
+  }
+
+  // A band between both limits across the x-range, or a dashed line at the only one.
+  function thresholdShape(data, sensor, unit) {
+    const both = limits(sensor);
+    if (!both) return null;
+    const [low, high] = both.map((v) => (v === null ? null : M.inUnit(v, unit)));
+    const color = M.color(data, sensor);
+    const across = {xref: "paper", x0: 0, x1: 1, yref: "y", layer: "below", name: sensor + " thresholds"};
+    if (low !== null && high !== null) {
+      return Object.assign(across, {type: "rect", y0: low, y1: high, fillcolor: translucent(color, 0.1),
+        line: {width: 1, color: translucent(color, 0.5)}});
+    }
+    const at = low === null ? high : low;
+    return Object.assign(across, {type: "line", y0: at, y1: at, line: {width: 1.5, color: color, dash: "dash"}});
+  }
+
+  // Centred on the data and the thresholds, padded out to MIN_SPAN_C (in the display unit).
+  function yRange(values, unit) {
+    const low = values.reduce((a, v) => Math.min(a, v), Infinity);
+    const high = values.reduce((a, v) => Math.max(a, v), -Infinity);
+    const span = Math.max(high - low, M.inUnit(MIN_SPAN_C, unit) - M.inUnit(0, unit));
+    const pad = (span - (high - low)) / 2 + span * 0.05;
+    return [low - pad, high + pad];
+  }
+
+  function xRange(data, tz) {
+    const now = M.clockNow(data);
+    return [M.displayTime(now - data.window_s * 1000, tz), M.displayTime(now, tz)];
+  }
+
+  function drawPatch(data, unit, tz) {
+    const patch = new window.dash_clientside.Patch();
+    const hidden = hiddenSensors();
+    const drawn = data.shown.map((s) => sensorTraces(data, s, unit, tz, hidden));
+    const values = [];
+    drawn.forEach((d) => d.rows.forEach((r) => values.push(M.inUnit(r.min, unit), M.inUnit(r.max, unit))));
+    const empty = values.length === 0;  // see readings.figures.live_figure
+    const shapes = data.shown.map((s) => thresholdShape(data, s, unit)).filter(Boolean);
+    shapes.forEach((s) => values.push(s.y0, s.y1));
+    patch.assign(["data"], [].concat(...drawn.map((d) => d.traces)));
+    patch.assign(["layout", "shapes"], shapes);
+    patch.assign(["layout", "annotations", 0, "visible"], empty);
+    patch.assign(["layout", "xaxis", "visible"], !empty);
+    patch.assign(["layout", "yaxis", "visible"], !empty);
+    patch.assign(["layout", "xaxis", "title", "text"], "time (" + M.zoneName(tz) + ")");
+    patch.assign(["layout", "yaxis", "title", "text"], "°" + unit);
+    if (isZoomed(data, unit)) return patch.build();  // the axes are the user's
+    zoom = null;
+    patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+    patch.assign(["layout", "xaxis", "autorange"], false);
+    if (values.length) {
+      patch.assign(["layout", "yaxis", "range"], yRange(values, unit));
+      patch.assign(["layout", "yaxis", "autorange"], false);
+    }
+    return patch.build();
+  }
+
+  // Redraw when another page part announces new thresholds (the contract with the alerts page).
+  window.addEventListener("wattson:thresholds", function () {
+    if (document.getElementById("monitor-graph") && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("monitor-thresholds", {data: Date.now()});
+    }
+  });
+
+  Object.assign(window.dash_clientside.monitor, {
+    // The chart, whenever the store, the unit, the zone or the thresholds change.
+    draw: function (data, unit, tz) {
+      return data ? drawPatch(data, unit, tz) : M.noUpdate();
+    },
+
+    // The x-axis moves with time, by the server's clock: [now - window, now]; not while zoomed.
+    slide: function (_tick, data, tz, unit) {
+      if (!data || isZoomed(data, unit)) return M.noUpdate();
+      const patch = new window.dash_clientside.Patch();
+      patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
+      return patch.build();
+    },
+
+    // plotly reports a user's zoom or pan with the x-range it chose (our own redraws report
+    // nothing); a double-click resets to autorange: the chart slides again, redrawn at once.
+    zoomed: function (relayout, data, unit, tz) {
+      if (!relayout || !data) return M.noUpdate();
+      if (relayout["xaxis.range[0]"] !== undefined || relayout["xaxis.range"] !== undefined) {
+        zoom = {key: zoomKey(data, unit)};
+        return M.noUpdate();
+      }
+      if (relayout["xaxis.autorange"]) {
+        zoom = null;
+        return drawPatch(data, unit, tz);
+      }
+      return M.noUpdate();
+    },
+  });
+})();
