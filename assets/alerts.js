@@ -27,22 +27,14 @@
 
   // ---- formatting ----
 
-  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC): with
-  // monitor.js's own formatter when it exports one, else the same text from Intl.
+  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC), with
+  // monitor.js's own formatter (looked up when called: Dash loads this file first).
   function formatTime(iso, tz) {
-    const ms = Date.parse(iso);
-    const monitor = (window.dash_clientside && window.dash_clientside.monitor) || {};
-    if (monitor.formatTime) return monitor.formatTime(ms, tz);
-    return new Intl.DateTimeFormat("sv-SE", {
-      timeZone: tz === "utc" ? "UTC" : undefined, hourCycle: "h23", year: "numeric",
-      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-    }).format(ms);
+    return window.wattsonMonitor.displayTime(Date.parse(iso), tz).slice(0, 19);
   }
 
   function zoneName(tz) {
-    const monitor = (window.dash_clientside && window.dash_clientside.monitor) || {};
-    if (monitor.zoneName) return monitor.zoneName(tz);
-    return tz === "utc" ? "UTC" : Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return window.wattsonMonitor.zoneName(tz);
   }
 
   // A limit in the page's unit, as the form shows it (at most two decimals), "" for none.

@@ -51,7 +51,7 @@ new MutationObserver(function () {
   if (!window.__marks.graph && document.getElementById("monitor-graph")) {
     window.__marks.graph = performance.now();
   }
-  const latest = document.getElementById("latest-temperature");
+  const latest = document.querySelector(".monitor-sensor-card .monitor-latest");
   if (latest && latest.textContent.trim() &&
       document.querySelector("#monitor-graph .scatterlayer .trace")) {
     window.__drawn = performance.now();

@@ -102,7 +102,9 @@ def test_an_alert_client_gets_its_snapshot_first_then_what_came_meanwhile_then_l
 NODE_HARNESS = """
 const window = {WebSocket: class {}, location: {}, dash_clientside: {}};
 global.window = window; global.WebSocket = window.WebSocket;
-require("vm").runInThisContext(require("fs").readFileSync(process.argv[1], "utf8"));
+for (const file of process.argv.slice(1)) {  // monitor.js first: alerts.js uses its formatter
+  require("vm").runInThisContext(require("fs").readFileSync(file, "utf8"));
+}
 const alerts = window.dash_clientside.alerts;
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const out = input.map(([name, args]) => {
@@ -114,7 +116,8 @@ process.stdout.write(JSON.stringify(out));
 
 
 def run_js(calls, tz="UTC"):
-    result = subprocess.run(["node", "-e", NODE_HARNESS, str(REPO / "assets" / "alerts.js")],
+    result = subprocess.run(["node", "-e", NODE_HARNESS, str(REPO / "assets" / "monitor.js"),
+                             str(REPO / "assets" / "alerts.js")],
                             input=json.dumps(calls), capture_output=True, text=True, check=True,
                             env={"TZ": tz, "PATH": "/usr/bin:/bin"})
     return json.loads(result.stdout)

@@ -151,7 +151,8 @@ def test_the_page_draws_with_the_vendored_bundle_alone(dash_duo, web_server, db_
     db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 21.5)")
     dash_duo.driver.get(web_server.url + "/")
     dash_duo.wait_for_element("#monitor-graph .main-svg .scatterlayer .trace", timeout=30)
-    dash_duo.wait_for_text_to_equal("#latest-temperature", "21.5 °C", timeout=30)
+    dash_duo.wait_for_text_to_equal('.monitor-sensor-card[data-sensor="sensor-1"] .monitor-latest', "21.5 °C",
+                                    timeout=30)
     loaded = dash_duo.driver.execute_script(
         "return performance.getEntriesByType('resource').map(r => new URL(r.name).pathname)")
     assert [path for path in loaded if "plotly" in path] == [BUNDLE]  # not dcc's 4.8 MB too
