@@ -58,7 +58,9 @@
     const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false,
       visible: hidden.has(sensor) ? "legendonly" : true};
     const line = Object.assign({}, common, traceColumns(rows, "mean", unit, tz, gapMs), {
-      mode: "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
+      // A marker per reading; a bucketed window's ~2,000 means are a line (markers there blur
+      // into a band and cost plotly most of its drawing time).
+      mode: data.bucket_s ? "lines" : "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
       hovertemplate: sensor + " %{x|%Y-%m-%d %H:%M:%S} " + M.zoneName(tz) + "<br><b>%{y:.1f} °" + unit
         + "</b>" + (data.bucket_s ? " (mean)" : "") + "<extra></extra>"});
     const edge = Object.assign({}, common, {mode: "lines", line: {width: 0, color: color},

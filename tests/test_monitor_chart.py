@@ -90,12 +90,18 @@ def trace(dash_duo, index):
         f"const t = {GRAPH}.data[{index}]; return [Array.from(t.x), Array.from(t.y)];")
 
 
+def mode(dash_duo, index):
+    return dash_duo.driver.execute_script(f"return {GRAPH}.data[{index}].mode;")
+
+
 def test_a_7_day_window_is_bucketed_and_still_live(dash_duo, web_server, db_exec, live_env):
     written = insert_history(live_env, days=7, every_s=60)
     assert written > 10_000
     open_monitor(dash_duo, web_server.url)
+    assert mode(dash_duo, 0) == "lines+markers"  # 15 min: each reading a marker
     choose(dash_duo, "monitor-window", "7 d")
     wait_for(lambda: 900 < len(trace(dash_duo, 0)[1]) <= 2100, "a bucketed 7 d chart", 20)
+    assert mode(dash_duo, 0) == "lines"  # ~2,000 means: markers would be a blur (and cost ~1 s)
     x, means = trace(dash_duo, 0)
     assert len(trace(dash_duo, 1)[1]) == len(means)  # the band's max, one per bucket
     assert all(20.0 <= m <= 20.6 for m in means if m is not None)
