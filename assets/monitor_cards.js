@@ -78,6 +78,22 @@
       return [rows, "Taken at (" + M.zoneName(tz) + ")", "Times in " + M.zoneName(tz)];
     },
 
+    // The chart in words, for screen readers: the window, then each sensor's range and latest.
+    chartSummary: function (data, unit, tz) {
+      if (!data) return M.noUpdate();
+      const count = (n, unit) => n + " " + unit + (n === 1 ? "" : "s");
+      const w = data.window_s;
+      const span = w < 3600 ? count(w / 60, "minute") : w < 172800 ? count(w / 3600, "hour")
+        : count(w / 86400, "day");
+      const parts = data.shown.map(function (s) {
+        const [latest] = (data.recent[s] || []).filter(M.isValid);
+        return s + ": " + describeRange(M.rows(data, s), unit)
+          + (latest ? ", latest " + M.formatTemperature(latest.temperature_c, unit) : "");
+      });
+      return "Temperature over the last " + span + " (" + M.zoneName(tz) + "). "
+        + (parts.length ? parts.join("; ") + "." : "No sensors.");
+    },
+
     // The chooser's options: every sensor known, redrawn only when one is added.
     sensorOptions: function (data) {
       const known = data ? JSON.stringify(data.known) : null;

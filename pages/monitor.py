@@ -123,14 +123,17 @@ def chart_card(data, view):
             html.Div([html.Span("Temperature", className="fw-semibold"), controls],
                      className="d-flex justify-content-between align-items-center flex-wrap gap-2"),
         ),
-        dbc.CardBody(dcc.Graph(
+        # The chart in words for screen readers (monitor_cards.js `chartSummary`).
+        html.P(id="monitor-graph-summary", className="visually-hidden"),
+        dbc.CardBody(html.Div(dcc.Graph(
             id="monitor-graph",
             figure=figure(data),
             # A double-click always autoranges (never "back to the first range", which would
             # look like a zoom to monitor_chart.js `zoomed`): the x-axis then slides again.
             config={"displaylogo": False, "doubleClick": "autosize",
                     "modeBarButtonsToRemove": ["select2d", "lasso2d", "resetScale2d"]},
-        ), className="p-1"),
+        ), role="figure", **{"aria-label": "Temperature chart", "aria-describedby": "monitor-graph-summary"}),
+            className="p-1"),
     ])
 
 
@@ -213,6 +216,8 @@ clientside("renderCards", Output("monitor-cards", "children"),
            Input("monitor-clock", "data"))
 clientside("renderTable", Output("monitor-table-body", "children"),
            Output("monitor-table-zone", "children"), Output("monitor-zone", "children"),
+           Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))
+clientside("chartSummary", Output("monitor-graph-summary", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))
 clientside("sensorOptions", Output("monitor-sensors", "options"), Input("monitor-data", "data"))
 clientside("downloadHref", Output("monitor-download", "href"),

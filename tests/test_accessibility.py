@@ -2,6 +2,7 @@
 language, WCAG AA contrast of what the browser draws for the feed-status badge and the alerts,
 the navbar folding behind a toggler on a phone, and a visible focus for the keyboard."""
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.conftest import wait_until
@@ -205,3 +206,19 @@ def test_every_text_on_nilm_meets_aa(dash_duo, web_server, labelling_worker, tmp
         if ratio < (3.0 if large else AA_TEXT):
             failing.append(f"{where} {text!r}: {color} on {layers} at {size}px is {ratio:.2f}:1")
     assert len(texts) > 50 and not failing, "\n".join(failing)
+
+
+def test_the_monitor_chart_is_described_in_words(dash_duo, web_server, db_exec):
+    """Issue 11 item 4: the chart has a text alternative a screen reader reads, kept current."""
+    db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 21.5)")
+    open_page(dash_duo, web_server)
+    graph = dash_duo.find_element("#monitor-graph").find_element(By.XPATH, "..")
+    assert graph.get_attribute("role") == "figure"
+    summary = dash_duo.find_element("#" + graph.get_attribute("aria-describedby"))
+    wait_until(lambda: "latest 21.5 °C" in summary.get_attribute("textContent"), timeout=30,
+               what="the summary to name the reading")
+    text = summary.get_attribute("textContent")
+    assert text.startswith("Temperature over the last 1 hour (") and "sensor-1: 21.5 °C" in text, text
+    db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 23.0)")
+    wait_until(lambda: "latest 23.0 °C" in summary.get_attribute("textContent"), timeout=30,
+               what="the summary to follow a pushed reading")
