@@ -12,12 +12,12 @@
   let lastKnown = null;
   const STATUS_COLORS = {live: "success", stale: "secondary", reconnecting: "warning", offline: "danger"};
 
-  function describeRange(rows, unit) {
-    if (!rows.length) return "no readings";
-    const n = rows.reduce((sum, r) => sum + r.n, 0);  // valid readings only
+  function describeRange(cols, unit) {
+    if (!cols.t.length) return "no readings";
+    const n = cols.n.reduce((sum, count) => sum + count, 0);  // valid readings only
     const count = n === 1 ? "1 reading" : n + " readings";
-    const low = rows.reduce((a, r) => Math.min(a, r.min), Infinity);
-    const high = rows.reduce((a, r) => Math.max(a, r.max), -Infinity);
+    const low = cols.min.reduce((a, v) => Math.min(a, v), Infinity);
+    const high = cols.max.reduce((a, v) => Math.max(a, v), -Infinity);
     return M.formatTemperature(low, unit) + " to " + M.formatTemperature(high, unit) + " · " + count;
   }
 
@@ -42,7 +42,7 @@
       // In words, not colour only: no reading for more than STALE_PERIODS sample periods.
       stale ? html("Div", "stale: no reading for over " + M.STALE_PERIODS * data.period_s + " s",
         {className: "monitor-stale"}) : null,
-      html("Div", describeRange(M.rows(data, sensor), unit), {className: "monitor-range mt-1"}),
+      html("Div", describeRange(M.columns(data, sensor), unit), {className: "monitor-range mt-1"}),
     ].filter(Boolean), {className: "card-body py-2"}), {
       className: "card monitor-sensor-card" + (stale ? " monitor-sensor-stale" : ""),
       "data-sensor": sensor,

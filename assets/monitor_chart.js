@@ -17,19 +17,19 @@
   const zoomKey = (data, unit) => data.window_s + "|" + unit;
   const isZoomed = (data, unit) => zoom !== null && zoom.key === zoomKey(data, unit);
 
-  // x, y (the `field` of each row) and ids of a trace; a null y between two rows further apart
-  // than the gap, so plotly breaks the line there.
-  function traceColumns(rows, field, unit, tz, gapMs) {
+  // x, y (column `field`) and ids of a trace from M.columns; a null y between two rows further
+  // apart than the gap, so plotly breaks the line there.
+  function traceColumns(cols, field, unit, tz, gapMs) {
     const x = [], y = [], ids = [];
-    rows.forEach((r, i) => {
-      if (i > 0 && r.t - rows[i - 1].t > gapMs) {
-        x.push(M.displayTime((r.t + rows[i - 1].t) / 2, tz));
+    cols.t.forEach((t, i) => {
+      if (i > 0 && t - cols.t[i - 1] > gapMs) {
+        x.push(M.displayTime((t + cols.t[i - 1]) / 2, tz));
         y.push(null);
         ids.push(null);
       }
-      x.push(M.displayTime(r.t, tz));
-      y.push(M.inUnit(r[field], unit));
-      ids.push(r.id);
+      x.push(M.displayTime(t, tz));
+      y.push(M.inUnit(cols[field][i], unit));
+      ids.push(cols.id[i]);
     });
     return {x: x, y: y, customdata: ids};
   }
@@ -50,14 +50,14 @@
 
   // A sensor's three traces: the line, then the band's max and min (filled between).
   function sensorTraces(data, sensor, unit, tz, hidden) {
-    const rows = M.rows(data, sensor);
+    const cols = M.columns(data, sensor);
     const color = M.color(data, sensor);
     // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
     const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
-    const band = data.bucket_s ? rows : [];
+    const band = data.bucket_s ? cols : {t: []};
     const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false,
       visible: hidden.has(sensor) ? "legendonly" : true};
-    const line = Object.assign({}, common, traceColumns(rows, "mean", unit, tz, gapMs), {
+    const line = Object.assign({}, common, traceColumns(cols, "mean", unit, tz, gapMs), {
       // A marker per reading; a bucketed window's ~2,000 means are a line (markers there blur
       // into a band and cost plotly most of its drawing time).
       mode: data.bucket_s ? "lines" : "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
@@ -66,7 +66,7 @@
     const edge = Object.assign({}, common, {mode: "lines", line: {width: 0, color: color},
       hoverinfo: "skip", showlegend: false});
     // A uid per trace, so plotly keeps what the legend hid across redraws (uirevision).
-    return {rows: rows, traces: [
+    return {cols: cols, traces: [
       Object.assign(line, {uid: sensor + "/line"}),
       Object.assign({}, edge, traceColumns(band, "max", unit, tz, gapMs), {uid: sensor + "/max"}),
       Object.assign({}, edge, traceColumns(band, "min", unit, tz, gapMs),
@@ -118,7 +118,7 @@
     const hidden = hiddenSensors();
     const drawn = data.shown.map((s) => sensorTraces(data, s, unit, tz, hidden));
     const values = [];
-    drawn.forEach((d) => d.rows.forEach((r) => values.push(M.inUnit(r.min, unit), M.inUnit(r.max, unit))));
+    drawn.forEach((d) => d.cols.min.concat(d.cols.max).forEach((v) => values.push(M.inUnit(v, unit))));
     const empty = values.length === 0;  // see readings.figures.live_figure
     const shapes = data.shown.map((s) => thresholdShape(data, s, unit)).filter(Boolean);
     shapes.forEach((s) => values.push(s.y0, s.y1));

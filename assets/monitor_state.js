@@ -1,8 +1,8 @@
 /*
  * The monitor's store, kept up to date in the browser: pure functions of the store and a list
  * of pushed changes (window.wattsonMonitor.step). Per sensor shown: `series[s]` (the chart's raw
- * points and, in a long window, its finished buckets), `recent[s]` (the newest readings, any
- * validity, newest first); `fresh[s]` the newest valid reading's time (ms) of every sensor shown
+ * points and, in a long window, its finished buckets as columns), `recent[s]` (the newest
+ * readings, any validity, newest first); `fresh[s]` the newest valid reading's time (ms) of every sensor shown
  * or configured. A view of all sensors (`all`) takes in a sensor first seen in a change.
  */
 (function () {
@@ -26,51 +26,67 @@
 
   // ---- long windows: buckets (see readings/buckets.py for the design) ----
 
-  // A change to a row older than the raw readings: an INSERT is added to its bucket exactly, an
-  // UPDATE or DELETE marks the bucket approximate (the frame does not carry the old value).
-  function foldOld(buckets, changes, sensor, data) {
-    const size = data.bucket_s * 1000;
-    const byStart = new Map(buckets.map((b) => [b.t, b]));
-    let changed = false;
-    changes.forEach((change) => {
-      const r = change.reading;
-      const t = M.millis(r);
-      if (r.sensor_id !== sensor || !(t < data.raw_from)) return;
-      const start = Math.floor(t / size) * size;
-      const old = byStart.get(start);
-      if (change.op === "INSERT" && M.isValid(r)) {
-        const b = old || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0};
-        byStart.set(start, Object.assign({}, b, {
-          min: Math.min(b.min, r.temperature_c), max: Math.max(b.max, r.temperature_c),
-          mean: (b.mean * b.n + r.temperature_c) / (b.n + 1), n: b.n + 1}));
-        changed = true;
-      } else if (old) {
-        byStart.set(start, Object.assign({}, old, {approx: true}));
-        changed = true;
-      }
-    });
-    return changed ? Array.from(byStart.values()).sort((a, b) => a.t - b.t) : buckets;
+  // Buckets are columns, one list per field, oldest first (pages/monitor.py `columns`): a store
+  // of ~1,440 bucket objects per sensor is what dash_renderer spent a 30 d page's load on.
+  const STATS = ["min", "mean", "max", "n"];
+  M.noBuckets = () => ({t: [], min: [], mean: [], max: [], n: []});
+  const copyColumns = (cols) => Object.fromEntries(["t"].concat(STATS).map((f) => [f, cols[f].slice()]));
+
+  // The index of bucket `start` in the sorted starts, or where it would go.
+  function position(starts, start) {
+    let low = 0, high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid] < start) low = mid + 1; else high = mid;
+    }
+    return low;
   }
 
-  // A sensor's chart rows, oldest first: {t, min, mean, max, n, id}; one per reading in a raw
-  // window; in a long one, one per bucket, the open buckets' computed here from their raw
-  // readings (so a pushed reading lands in its bucket, never as a raw tail).
-  M.rows = function (data, sensor) {
-    const s = data.series[sensor] || {points: [], buckets: []};
-    const rows = s.points.map((p) => ({
-      t: M.millis(p), min: p.temperature_c, mean: p.temperature_c, max: p.temperature_c, n: 1, id: p.id}));
-    if (!data.bucket_s) return rows;
+  // A value folded into bucket `start` of `cols` (changed in place), the bucket made if missing.
+  function addValue(cols, start, value) {
+    const i = position(cols.t, start);
+    if (cols.t[i] !== start) {
+      cols.t.splice(i, 0, start);
+      [Infinity, 0, -Infinity, 0].forEach((v, k) => cols[STATS[k]].splice(i, 0, v));
+    }
+    const n = cols.n[i];
+    cols.min[i] = Math.min(cols.min[i], value);
+    cols.max[i] = Math.max(cols.max[i], value);
+    cols.mean[i] = (cols.mean[i] * n + value) / (n + 1);
+    cols.n[i] = n + 1;
+  }
+
+  // A change to a row older than the raw readings: an INSERT is added to its bucket exactly, an
+  // UPDATE or DELETE marks the bucket approximate (`approx`, its start; the frame does not carry
+  // the old value). The same series when no change touched a bucket.
+  function foldOld(s, changes, sensor, data) {
     const size = data.bucket_s * 1000;
-    const open = new Map();
-    rows.forEach((r) => {
-      const start = Math.floor(r.t / size) * size;
-      const b = open.get(start) || {t: start, min: Infinity, mean: 0, max: -Infinity, n: 0, id: null};
-      open.set(start, Object.assign(b, {
-        min: Math.min(b.min, r.min), max: Math.max(b.max, r.max),
-        mean: (b.mean * b.n + r.mean) / (b.n + 1), n: b.n + 1}));
+    const old = changes.filter((c) => c.reading.sensor_id === sensor && M.millis(c.reading) < data.raw_from);
+    if (!old.length) return s;
+    const cols = copyColumns(s.buckets), approx = new Set(s.approx || []);
+    old.forEach((change) => {
+      const r = change.reading;
+      const start = Math.floor(M.millis(r) / size) * size;
+      if (change.op === "INSERT" && M.isValid(r)) addValue(cols, start, r.temperature_c);
+      else if (cols.t[position(cols.t, start)] === start) approx.add(start);
     });
-    return (s.buckets || []).concat(Array.from(open.values()))
-      .map((b) => Object.assign({id: null}, b, {t: b.t + size / 2}));  // drawn at its middle
+    return Object.assign({}, s, {buckets: cols, approx: Array.from(approx)});
+  }
+
+  // A sensor's chart as columns, oldest first: {t, min, mean, max, n, id}; a row per reading in
+  // a raw window; in a long one a row per bucket, the open buckets' computed here from their
+  // raw readings (so a pushed reading lands in its bucket, never as a raw tail).
+  M.columns = function (data, sensor) {
+    const s = data.series[sensor] || {points: [], buckets: M.noBuckets()};
+    if (!data.bucket_s) {
+      const values = s.points.map((p) => p.temperature_c);
+      return {t: s.points.map(M.millis), min: values, mean: values, max: values,
+        n: values.map(() => 1), id: s.points.map((p) => p.id)};
+    }
+    const size = data.bucket_s * 1000;
+    const cols = copyColumns(s.buckets);
+    s.points.forEach((p) => addValue(cols, Math.floor(M.millis(p) / size) * size, p.temperature_c));
+    return Object.assign(cols, {t: cols.t.map((t) => t + size / 2), id: cols.t.map(() => null)});  // drawn at its middle
   };
 
   // Configured sensors first, in their order, then the others by name (readings.store.sensor_ids).
@@ -92,7 +108,7 @@
 
   function withSensors(data, added) {
     const series = Object.assign({}, data.series), recent = Object.assign({}, data.recent);
-    added.forEach((s) => { series[s] = {points: [], buckets: []}; recent[s] = []; });
+    added.forEach((s) => { series[s] = {points: [], buckets: M.noBuckets()}; recent[s] = []; });
     return Object.assign({}, data, {
       series: series, recent: recent,
       shown: ordered(data.configured, data.shown.concat(added)),
@@ -116,10 +132,8 @@
     const inRaw = (r) => M.isValid(r) && M.millis(r) >= (data.bucket_s ? data.raw_from : -Infinity);
     const s = data.series[sensor];
     return {
-      series: {
-        points: applyChanges(s.points, changes, sensor, inRaw).sort(M.byTime),
-        buckets: data.bucket_s ? foldOld(s.buckets, changes, sensor, data) : s.buckets,
-      },
+      series: Object.assign({}, data.bucket_s ? foldOld(s, changes, sensor, data) : s,
+        {points: applyChanges(s.points, changes, sensor, inRaw).sort(M.byTime)}),
       recent: applyChanges(data.recent[sensor], changes, sensor, anyReading).sort(M.byTime).reverse()
         .slice(0, data.recent_max),
     };
@@ -131,12 +145,13 @@
     const size = (data.bucket_s || 0) * 1000;
     const first = s.points.findIndex((p) => M.millis(p) >= cutoff);
     const dropPoints = s.points.length > 0 && first !== 0;
-    const dropBuckets = s.buckets.length > 0 && s.buckets[0].t + size < cutoff;
-    if (!dropPoints && !dropBuckets) return s;
-    return {
+    const kept = position(s.buckets.t, cutoff - size);  // the first bucket that ends in the window
+    if (!dropPoints && kept === 0) return s;
+    return Object.assign({}, s, {
       points: dropPoints ? (first < 0 ? [] : s.points.slice(first)) : s.points,
-      buckets: dropBuckets ? s.buckets.filter((b) => b.t + size >= cutoff) : s.buckets,
-    };
+      buckets: kept === 0 ? s.buckets
+        : Object.fromEntries(Object.entries(s.buckets).map(([field, c]) => [field, c.slice(kept)])),
+    });
   }
 
   // The store after `changes` at time `now`; the same object when nothing changed.

@@ -90,6 +90,26 @@ def trace(dash_duo, index):
         f"const t = {GRAPH}.data[{index}]; return [Array.from(t.x), Array.from(t.y)];")
 
 
+# The page's store as dash_renderer holds it (window.store, its redux store): the component
+# with the id, wherever the layout has it.
+STORE_DATA = """
+const find = (node) => {
+  if (!node || typeof node !== "object") return undefined;
+  if (node.props && node.props.id === arguments[0]) return node.props.data;
+  for (const child of Object.values(Array.isArray(node) ? node : node.props || node)) {
+    const found = find(child);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+};
+return find(window.store.getState().layout);
+"""
+
+
+def stored_series(dash_duo, sensor="sensor-1"):
+    return dash_duo.driver.execute_script(STORE_DATA, "monitor-data")["series"][sensor]
+
+
 def mode(dash_duo, index):
     return dash_duo.driver.execute_script(f"return {GRAPH}.data[{index}].mode;")
 
@@ -102,6 +122,10 @@ def test_a_7_day_window_is_bucketed_and_still_live(dash_duo, web_server, db_exec
     choose(dash_duo, "monitor-window", "7 d")
     wait_for(lambda: 900 < len(trace(dash_duo, 0)[1]) <= 2100, "a bucketed 7 d chart", 20)
     assert mode(dash_duo, 0) == "lines"  # ~2,000 means: markers would be a blur (and cost ~1 s)
+    # Columns, not a dict per bucket: dash_renderer walks every object of the store on each change.
+    columns = stored_series(dash_duo)["buckets"]
+    assert isinstance(columns, dict) and sorted(columns) == ["max", "mean", "min", "n", "t"]
+    assert len({len(c) for c in columns.values()}) == 1 and len(columns["t"]) > 900
     x, means = trace(dash_duo, 0)
     assert len(trace(dash_duo, 1)[1]) == len(means)  # the band's max, one per bucket
     assert all(20.0 <= m <= 20.6 for m in means if m is not None)
@@ -113,5 +137,10 @@ def test_a_7_day_window_is_bucketed_and_still_live(dash_duo, web_server, db_exec
     # Folded into its bucket, not drawn as a raw point after it (one more only if a bucket began).
     assert len(trace(dash_duo, 0)[1]) - drawn in (0, 1)
     dash_duo.wait_for_contains_text(card(part="monitor-range"), "to 30.0 °C")
-    insert_now(db_exec, 10.0, seconds_ago=3 * 86400)  # into an old bucket, folded in exactly
+    old = insert_now(db_exec, 10.0, seconds_ago=3 * 86400)  # into an old bucket, folded in exactly
     wait_for(lambda: 10.0 in trace(dash_duo, 2)[1], "the old bucket's new min", 10)
+    columns = stored_series(dash_duo)["buckets"]
+    assert len({len(c) for c in columns.values()}) == 1 and columns["min"].count(10.0) == 1
+    start = columns["t"][columns["min"].index(10.0)]
+    db_exec("DELETE FROM readings WHERE id = ?", (old,))  # the frame has no old value: approximate
+    wait_for(lambda: start in stored_series(dash_duo).get("approx", []), "the bucket marked", 10)
