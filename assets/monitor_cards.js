@@ -87,7 +87,7 @@
         : count(w / 86400, "day");
       const parts = data.shown.map(function (s) {
         const [latest] = (data.recent[s] || []).filter(M.isValid);
-        return s + ": " + describeRange(M.rows(data, s), unit)
+        return s + ": " + describeRange(M.columns(data, s), unit)
           + (latest ? ", latest " + M.formatTemperature(latest.temperature_c, unit) : "");
       });
       return "Temperature over the last " + span + " (" + M.zoneName(tz) + "). "
