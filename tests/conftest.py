@@ -5,7 +5,7 @@ a throwaway SQLite database per test, the NILM recordings, and headless Chromium
 redis_server and pg_server: one per worker). So a test binds only ports from free_port() (or
 port 0), writes only under tmp_path, stops only the processes it started, and looks for its
 own processes by something only it has (its tmp_path), never by name. A test that runs serve.py
-carries @uses_instance_dir; browser (dash_duo) tests are kept one at a time here."""
+carries @uses_instance_dir; browser (dash_duo) tests run in BROWSER_LANES lanes, one browser each."""
 import os
 import signal
 import sqlite3
@@ -223,14 +223,19 @@ def nilm_data_dir():
 RemoteConnection.set_timeout(180)
 
 
+BROWSER_LANES = 2
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     """`make test` runs tests in parallel (pytest-xdist, --dist loadgroup), but the browser tests
-    one after another, as before: on a small, busy machine pages that redraw live charts at once
-    starve each other's renderer until Chromium stops answering."""
-    for item in items:
-        if "dash_duo" in item.fixturenames and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+    in two lanes of one browser each: four Chromiums redrawing live charts at once on a busy
+    2-core machine starved each other until they stopped answering, and one lane made the ~50
+    browser tests the suite's long pole (6 of its 13.7 min in CI)."""
+    browsers = [item for item in items
+                if "dash_duo" in item.fixturenames and not item.get_closest_marker("xdist_group")]
+    for index, item in enumerate(browsers):
+        item.add_marker(pytest.mark.xdist_group(f"browser-{index % BROWSER_LANES}"))
 
 
 def pytest_setup_options():
