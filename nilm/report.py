@@ -41,6 +41,8 @@ section { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; paddi
 h1 { margin-bottom: 0.25rem; } h2 { margin-top: 0.25rem; font-size: 1.3rem; }
 h3 { font-size: 1rem; margin: 1rem 0 0.25rem; }
 .scroll { overflow-x: auto; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+                   white-space: nowrap; }
 @media (max-width: 600px) { main { padding: 0.5rem; } section { padding: 0.75rem; } }
 p, li { line-height: 1.5; } .muted { color: #6c757d; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
@@ -95,12 +97,19 @@ def data_facts(recordings, main, model, prediction):
     }
 
 
-def _fig(figure, first, title=None):
+def _fig(figure, first, title=None, described=None):
     """A figure, its title as an HTML heading: plotly's own title ran into the legend and the
-    toolbar at 390 px, where a heading simply wraps."""
+    toolbar at 390 px, where a heading simply wraps. `described` = (key, text): the chart in words
+    for screen readers, which the figure's wrapper names."""
     heading = f"<h3>{html.escape(title)}</h3>" if title else ""
-    return heading + pio.to_html(figure, full_html=False, include_plotlyjs=first,
-                                 config={**figures.CONFIG, "responsive": True})
+    chart = pio.to_html(figure, full_html=False, include_plotlyjs=first,
+                        config={**figures.CONFIG, "responsive": True})
+    if not described:
+        return heading + chart
+    key, text = described
+    label = html.escape(title or f"{key} chart", quote=True)
+    return (f'{heading}<p id="chart-text-{key}" class="visually-hidden">{html.escape(text)}</p>'
+            f'<div role="figure" aria-label="{label}" aria-describedby="chart-text-{key}">{chart}</div>')
 
 
 def _notes(facts):
@@ -168,7 +177,7 @@ anything. The near ceiling is a decoder that knows the generator's levels, spike
 (but not each file's gain): what the data allow. Confidence is the model's posterior of each
 device's state; a row counts as confident when every device is at &ge; {s['confident']}.
 "Errors flagged" is the share of wrong rows that were not confident.</p>
-{_fig(figures.stress_matrix_figure(matrix), False)}
+{_fig(figures.stress_matrix_figure(matrix), False, None, ("stress", texts.stress_summary(matrix)))}
 {_table(*matrix_rows(matrix))}
 <p>Scenarios below joint accuracy {s['target_joint']}, and why:</p><ul>{below or '<li>none</li>'}</ul>"""
 
@@ -217,11 +226,19 @@ def build_report(recordings, main, model, results):
         r, s = recordings[device], fitted[device]
         hist = figures.level_histogram(r.max_current, s.levels, s.spreads, s.weights, STATES[device])
         series = figures.state_series(r.timestamp, r.max_current, s.labels, STATES[device])
-        device_figs.append(_fig(hist, not device_figs, f"{device}: levels and mixture")
-                           + _fig(series, False, f"{device}: {r.name} coloured by state"))
+        levels = ", ".join(f"{name} {level:.0f} mA" for name, level in zip(STATES[device], s.levels))
+        slug = device.lower().replace(" ", "-")
+        device_figs.append(
+            _fig(hist, not device_figs, f"{device}: levels and mixture",
+                 (f"{slug}-levels", f"Histogram of {device}'s {len(r.max_current):,} samples with "
+                                    f"its mixture's levels: {levels}."))
+            + _fig(series, False, f"{device}: {r.name} coloured by state",
+                   (f"{slug}-series", f"{device}'s current over time, each sample coloured by its "
+                                      f"state; levels {levels}.")))
     shares = figures.shares(t, current, states, model.state_levels_)
     segments = doubtful_segments(main, prediction)
     aggregate = figures.shade_doubt(figures.aggregate_figure(t, current, states), segments or [])
+    words = texts.chart_summaries(main, states, shares, prediction.gain, segments or [])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Wattson NILM report</title>
@@ -234,17 +251,20 @@ def build_report(recordings, main, model, results):
 by mean: OFF &lt; IDLE &lt; ON. Each sample is coloured by its most likely component.</p>
 {''.join(device_figs)}</section>
 <section><h2>The main recording and its labels ({html.escape(main.name)})</h2>
-{_fig(aggregate, False, "Aggregate current and predicted states")}
+{_fig(aggregate, False, "Aggregate current and predicted states", ("aggregate", words["aggregate"]))}
 {_fig(figures.device_current_figure(t, states, model.state_levels_, prediction.gain), False,
-      "Estimated current of each device, stacked")}
-{_fig(figures.state_timeline(t, states), False, "State timeline per device")}
-{_fig(figures.share_figure(shares), False, "Time and charge per device and state")}</section>
+      "Estimated current of each device, stacked", ("devices", words["devices"]))}
+{_fig(figures.state_timeline(t, states), False, "State timeline per device",
+      ("timeline", words["timeline"]))}
+{_fig(figures.share_figure(shares), False, "Time and charge per device and state",
+      ("shares", words["shares"]))}</section>
 <section><h2>Which parts of the main file are doubtful</h2>
 {_doubt(main, model, prediction, segments)}</section>
 <section><h2>The expected level of every state combination</h2>
 <p>Marks: the model's level of each of the 18 joint states times the estimated gain
 ({prediction.gain:.3f}), over the histogram of the main recording.</p>
-{_fig(figures.combination_histogram(current, model.combination_levels(), prediction.gain), False)}
+{_fig(figures.combination_histogram(current, model.combination_levels(), prediction.gain), False,
+      None, ("levels", words["levels"]))}
 </section>
 <section><h2>How the model was judged</h2>{_evaluation(results)}</section>
 <section><h2>How the model holds up under stress</h2>{_stress(results)}</section>

@@ -145,3 +145,10 @@ def doubt_lines(segments, levels, limit=MAX_DOUBTS):
     if len(segments) > limit:
         lines.append(f"and {len(segments) - limit} more stretches")
     return lines
+
+
+def stress_summary(matrix):
+    """The stress matrix (nilm.evaluate's "stress") in one sentence: its text alternative."""
+    return (f"Joint accuracy of the model on {len(matrix['scenarios'])} conditions real meters "
+            f"show, beside a near-ceiling decoder that knows the generator. "
+            + "; ".join(f"{r['name']} {r['model']['mean']:.3f}" for r in matrix["scenarios"]) + ".")

@@ -111,9 +111,7 @@ def stress_section(results):
     s = matrix["settings"]
     below = [html.Li([html.B(r["name"]), f" (model {r['model']['mean']:.3f}): {r['reason']}."])
              for r in matrix["scenarios"] if r["reason"]]
-    summary = (f"Joint accuracy of the model on {len(matrix['scenarios'])} conditions real meters "
-               f"show, beside a near-ceiling decoder that knows the generator. "
-               + "; ".join(f"{r['name']} {r['model']['mean']:.3f}" for r in matrix["scenarios"]) + ".")
+    summary = texts.stress_summary(matrix)
     return html.Div([
         html.H3("How the model holds up under stress", className="h6 mt-3"),
         html.P(f"A second generator, sharing no code with the model, builds aggregates from "

@@ -120,3 +120,13 @@ def test_report_on_a_phone_has_no_overlapping_chart_text(html_text, dash_duo, tm
             "return document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_every_chart_in_the_report_is_described_in_words(html_text):
+    """Issue 11 item 4: a screen reader gets each chart's text alternative, with its numbers."""
+    described = re.findall(r'<div role="figure" aria-label="[^"]+" aria-describedby="([^"]+)">', html_text)
+    assert len(described) == html_text.count("Plotly.newPlot(") >= 9
+    assert len(set(described)) == len(described)
+    for text_id in described:
+        text = re.search(rf'<p id="{text_id}" class="visually-hidden">([^<]+)</p>', html_text)
+        assert text and re.search(r"\d", text.group(1)), text_id  # words with numbers in them
