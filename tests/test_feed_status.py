@@ -3,7 +3,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import both_databases, wait_until
-from tests.test_monitor_page import LATEST, card, insert_now, open_monitor, status, table_rows
+from tests.test_monitor_page import LATEST, card_text, insert_now, open_monitor, status, table_rows
 
 
 def wait_for_status(dash_duo, expected, timeout=30):
@@ -75,7 +75,7 @@ def test_status_and_age_are_judged_by_the_server_clock_not_the_browsers(dash_duo
     open_monitor(dash_duo, web_server.url)
     assert dash_duo.driver.execute_script("return Date.now()") < (time.time() - 3000) * 1000
     wait_for_status(dash_duo, "stale")
-    wait_until(lambda: 29 <= int(dash_duo.find_element(card(part="monitor-age")).text.split()[0]) <= 45,
+    wait_until(lambda: 29 <= int(card_text(dash_duo, part="monitor-age").split()[0]) <= 45,
                timeout=10, what="the age by the server's clock")
 
     skew_browser_clock(dash_duo, 7_200_000)  # on top: an hour fast, a fresh reading looks old

@@ -49,8 +49,16 @@ def open_monitor(dash_duo, url):
     dash_duo.wait_for_element("#monitor-graph .js-plotly-plot")  # plotly.js loads lazily
 
 
+def card_text(dash_duo, sensor="sensor-1", part="monitor-latest"):
+    """A card part's text (None while it is absent), read in one go in the browser: the cards are
+    redrawn on every clock tick, so an element found a moment earlier may already be replaced."""
+    return dash_duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+        card(sensor, part))
+
+
 def latest_text(dash_duo, sensor="sensor-1"):
-    return dash_duo.find_element(card(sensor)).text
+    return card_text(dash_duo, sensor)
 
 
 def table_rows(dash_duo):
@@ -103,7 +111,8 @@ def test_reading_written_by_the_worker_appears(dash_duo, web_server, celery_work
     shown = float(latest_text(dash_duo).split()[0])
     recent = [r[0] for r in db_exec("SELECT temperature_c FROM readings ORDER BY id DESC LIMIT 3")]
     assert any(abs(shown - v) < 0.051 for v in recent), (shown, recent, value)
-    assert newest in chart_ids(dash_duo)
+    # The chart is drawn by its own callback, a moment after the table and the card.
+    wait_for(lambda: newest in chart_ids(dash_duo), "the worker reading on the chart")
 
 
 @both_databases

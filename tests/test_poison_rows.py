@@ -86,9 +86,9 @@ def write_poison(db_exec, kind):
     db_exec("DROP TRIGGER IF EXISTS readings_guard_insert")
     db_exec("DROP TRIGGER IF EXISTS readings_guard_update")
     sensor_id, taken_at, temperature_c, _ = POISON[kind]
-    db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) "  # literals only
-            f"VALUES ({sensor_id}, {taken_at}, {temperature_c})")
-    return db_exec("SELECT max(id) FROM readings")[0][0]
+    # RETURNING, not max(id) afterwards: a worker sampling beside the test may insert in between.
+    return db_exec("INSERT INTO readings (sensor_id, taken_at, temperature_c) "  # literals only
+                   f"VALUES ({sensor_id}, {taken_at}, {temperature_c}) RETURNING id")[0][0]
 
 
 def reject_constant(name):
@@ -140,7 +140,7 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
     dash_duo.driver.refresh()
     open_monitor(dash_duo, web_server.url)
     dash_duo.wait_for_text_to_equal(LATEST, "21.5 °C", timeout=15)
-    assert dash_duo.find_element(card(part="monitor-range")).text.endswith("· 2 readings")
+    dash_duo.wait_for_contains_text(card(part="monitor-range"), "· 2 readings", timeout=15)
     assert (poison in table_rows(dash_duo)) is listed
 
     db_exec("DELETE FROM readings WHERE id = ?", (poison,))
