@@ -222,3 +222,27 @@ def test_the_monitor_chart_is_described_in_words(dash_duo, web_server, db_exec):
     db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 23.0)")
     wait_until(lambda: "latest 23.0 °C" in summary.get_attribute("textContent"), timeout=30,
                what="the summary to follow a pushed reading")
+
+
+# The controls a person can type in or choose with that have no accessible name: no <label for>,
+# no wrapping <label>, no aria-label or aria-labelledby.
+UNNAMED_JS = """
+const controls = 'input, select, textarea, [role="combobox"], [role="listbox"]';
+return Array.from(document.querySelectorAll(controls)).filter(function (e) {
+  // Not exposed to assistive technology (a dropdown's internal focus target), so no name needed.
+  if (e.type === "hidden" || e.closest('[aria-hidden="true"]')) return false;
+  const byFor = e.id && document.querySelector('label[for="' + CSS.escape(e.id) + '"]');
+  const named = byFor || e.closest("label") || (e.getAttribute("aria-label") || "").trim()
+    || e.getAttribute("aria-labelledby");
+  return !named;
+}).map((e) => e.outerHTML.slice(0, 300));
+"""
+
+
+def test_every_input_on_the_monitor_is_labelled(dash_duo, web_server, db_exec):
+    """Issue 11 item 4: every input labelled (the sensor chooser, the toggles, the threshold form)."""
+    db_exec("INSERT INTO readings (sensor_id, temperature_c) VALUES ('sensor-1', 21.5)")
+    open_page(dash_duo, web_server)
+    dash_duo.wait_for_element("#monitor-graph .main-svg", timeout=30)
+    assert dash_duo.driver.execute_script("return document.querySelectorAll('input').length") > 3
+    assert dash_duo.driver.execute_script(UNNAMED_JS) == []
