@@ -82,18 +82,6 @@
     return null;
   }
 
-  // Every frame of the alerts socket, in arrival order (see monitor.js: the same reason).
-  const inbox = [];
-  const NativeWebSocket = window.WebSocket;
-  window.WebSocket = class extends NativeWebSocket {
-    constructor(url, protocols) {
-      super(url, protocols);
-      if (String(url).includes("/ws/alerts")) {
-        this.addEventListener("message", (event) => inbox.push(event.data));
-      }
-    }
-  };
-
   // ---- drawing ----
 
   function banner(alert, tz) {
@@ -129,7 +117,8 @@
     limitText: limitText,
 
     advance: function (_message, data) {
-      const frames = inbox.splice(0).map(parseFrame).filter(Boolean);
+      // monitor_socket.js keeps the socket's frames (Dash loads it after this file).
+      const frames = window.wattsonMonitor.inbox("/ws/alerts").splice(0).map(parseFrame).filter(Boolean);
       const next = frames.reduce(applyFrame, data || {open: [], log: [], thresholds: {}});
       return next === data ? noUpdate() : next;
     },

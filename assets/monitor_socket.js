@@ -40,16 +40,21 @@
     return null;
   }
 
-  // Every frame of the readings socket, in arrival order. Dash coalesces rapid updates of the
-  // component's `message` prop (a burst of writes would otherwise cost a reconnect per lost
-  // frame), so `advance` drains this inbox and the prop is only the signal that frames arrived.
-  const inbox = [];
+  // Every frame of each of our sockets (/ws/readings, /ws/alerts), in arrival order, by path.
+  // Dash coalesces rapid updates of the component's `message` prop (a burst of writes would
+  // otherwise cost a reconnect per lost frame), so the callbacks drain these inboxes and the prop
+  // is only the signal that frames arrived. A new socket empties its path's inbox: the readings
+  // socket replays from the last change applied, the alerts socket starts with a snapshot.
+  const inboxes = {};
+  M.inbox = (path) => (inboxes[path] = inboxes[path] || []);
   const NativeWebSocket = window.WebSocket;
   window.WebSocket = class extends NativeWebSocket {
     constructor(url, protocols) {
       super(url, protocols);
-      if (String(url).includes("/ws/readings")) {
-        inbox.length = 0;  // a new socket replays from the last change applied
+      const path = new URL(String(url), window.location.href).pathname;
+      if (path.startsWith("/ws/")) {
+        const inbox = M.inbox(path);
+        inbox.length = 0;
         this.addEventListener("message", (event) => inbox.push(event.data));
       }
     }
@@ -61,7 +66,7 @@
   // `resync` below then replays on from.
   function drain(last) {
     const changes = [];
-    const frames = inbox.splice(0).map(parseFrame).filter(Boolean);
+    const frames = M.inbox("/ws/readings").splice(0).map(parseFrame).filter(Boolean);
     for (const frame of frames) {
       if (frame.resync) {
         window.dash_clientside.set_props("monitor-resync", {data: Date.now()});
