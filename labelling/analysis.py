@@ -18,6 +18,8 @@ from . import store
 
 GRAPHS = ("aggregate", "devices", "timeline", "shares", "levels")
 MAX_SHADED = 100  # doubtful stretches shaded on the aggregate plot (the longest ones)
+KEYS = ("name", "summary", "figures", "texts", "preview", "doubt")
+OUTDATED = "That result was made by an earlier version of Wattson; please upload the file again."
 log = logging.getLogger(__name__)
 _model = []
 
@@ -65,6 +67,13 @@ def analyse(recording):
                   "stretches": texts.doubt_lines(segments, levels)},
     }
     return analysis, format_labels(recording.fields, prediction.states)
+
+
+def complete(analysis):
+    """Whether a stored analysis has everything today's page shows: a job finished by an older
+    release (jobs live for NILM_JOB_TTL_S, across a deploy) may lack a newer part."""
+    return (all(key in analysis for key in KEYS)
+            and all(graph in analysis["figures"] and graph in analysis["texts"] for graph in GRAPHS))
 
 
 def run(job_id):

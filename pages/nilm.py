@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from labelling import jobs, routes, store
-from labelling.analysis import GRAPHS
+from labelling.analysis import GRAPHS, OUTDATED, complete
 from nilm.devices import MAIN_GLOB, data_dir, find_file
 from pages import nilm_view as view
 
@@ -135,6 +135,8 @@ def show_job(job, _clicks, shown):
     if stored is None:  # expired meanwhile
         return refuse(routes.GONE, color="warning")
     analysis = json.loads(stored)
+    if not complete(analysis):
+        return refuse(OUTDATED, color="warning")
     source = {"job": job_id, "download": store.labelled_name(outcome.name), "name": outcome.name}
     return [None, source, "", f"Results for {outcome.name}", view.summary_cards(analysis["summary"]),
             view.doubt_children(analysis["doubt"]), view.preview_table(analysis["preview"]),

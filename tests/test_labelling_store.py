@@ -152,3 +152,17 @@ def test_a_job_round_trips_on_postgresql(pg_url, redis_server, main_bytes):
         assert store.prune(time.time() + store.job_ttl_s() + 1) == 1
         store.db.session.remove()
         store.db.engine.dispose()
+
+
+def test_a_result_stored_by_an_older_release_is_recognised(db_app, main_bytes):
+    """Jobs outlive a deploy (NILM_JOB_TTL_S): one whose stored analysis lacks a part today's page
+    shows gets the page's "upload it again" message instead of a failing callback."""
+    job_id = new_job("main.csv", main_bytes)
+    analysis.run(job_id)
+    today = json.loads(store.analysis_json(job_id))
+    assert analysis.complete(today)
+    for key in analysis.KEYS:
+        assert not analysis.complete({k: v for k, v in today.items() if k != key}), key
+    older = dict(today, figures={k: v for k, v in today["figures"].items() if k != "devices"})
+    assert not analysis.complete(older)
+    assert "upload the file again" in analysis.OUTDATED
