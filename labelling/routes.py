@@ -32,6 +32,8 @@ def upload():
     size = request.content_length
     if size is not None and size > store.UPLOAD_MAX_BYTES:
         return refusal(413, store.too_big_message(name, size))
+    # The app-wide cap is for Dash callbacks; past this one compress_chunks has already refused.
+    request.max_content_length = store.UPLOAD_MAX_BYTES + store.CHUNK
     try:
         packed = store.compress_chunks(iter(lambda: request.stream.read(store.CHUNK), b""), name)
     except store.TooLarge as error:

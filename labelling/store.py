@@ -22,8 +22,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import deferred
 
 from readings.models import db
+from readings.settings import NILM_UPLOAD_MAX_BYTES
 
-UPLOAD_MAX_BYTES = 50 * 2**20
+UPLOAD_MAX_BYTES = NILM_UPLOAD_MAX_BYTES
 CHUNK = 2**20
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import export, ingest
 from .models import db
 
-# The app-wide MAX_CONTENT_LENGTH is sized for /nilm uploads; 1,000 readings take ~100 kB.
+# 1,000 readings take ~100 kB; the app-wide MAX_CONTENT_LENGTH is sized for Dash callbacks.
 MAX_BODY_BYTES = 2**20
 MAX_KEY_CHARS = 255
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 NILM_UPLOAD_MAX_BYTES = 50 * 2**20
-# The /nilm upload reaches the server as base64 (4/3 of its size) inside Dash's JSON callback
-# body; 1 MiB more covers the rest of that body. Flask refuses a larger body with 413 from its
-# Content-Length, before reading it.
-MAX_CONTENT_LENGTH = -(-NILM_UPLOAD_MAX_BYTES * 4 // 3) + 2**20
+# Every body but the /nilm upload's (which streams to the job store under its own limit, set per
+# request in labelling.routes) is a Dash callback's JSON, which Flask parses whole: the monitor's
+# big stores stay in the browser (clientside callbacks), so a few MiB is far more than any needs.
+# Flask refuses a larger body with 413 from its Content-Length, before reading it.
+MAX_CONTENT_LENGTH = 4 * 2**20
 
 
 def database_url(env=os.environ):

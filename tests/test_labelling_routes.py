@@ -122,7 +122,9 @@ def test_an_upload_over_50_mb_is_refused_before_it_is_read(web_server, db_exec):
     status, answer = post_raw(web_server.url, "/nilm/upload?name=big.csv",
                               {"Transfer-Encoding": "chunked"}, chunked(NILM_UPLOAD_MAX_BYTES + 2**20))
     assert status == 413 and b"the limit is 50 MB" in answer
-    # Dash's own callback endpoint keeps Flask's MAX_CONTENT_LENGTH.
+    # Dash's own callback endpoint keeps Flask's MAX_CONTENT_LENGTH, sized for callbacks (JSON
+    # parsed whole), not for uploads.
+    assert MAX_CONTENT_LENGTH <= NILM_UPLOAD_MAX_BYTES // 8
     status, _ = post_raw(web_server.url, "/_dash-update-component",
                          *declaring(MAX_CONTENT_LENGTH + 1, 0, "application/json"))
     assert status == 413
