@@ -13,8 +13,8 @@ the shipped labels, because it did not help (numbers: README, NILM section).
     augmented(synthetic, rng) -> max current of a nilm.synth series as meters show it more often
         than nilm.synth does: sensor switch-ons without their spike, screens with one, noise
 
-The tree classifies each row where the hand rules see a spike or a step (the sensor switching
-on or off, a screen switching on, off or between IDLE and ON, or nothing) from local features,
+The tree classifies each row where the hand rules see a spike or a step (what the sensor does:
+stays, on or off, times what the screens do: stay, on, off or IDLE <-> ON) from local features,
 gain-invariant where they can be: the height of the row over the level around it, the step
 between the means just before and just after it (short and long windows), each also relative to
 the level before, and the level itself. (The recordings' effective current is exactly
@@ -34,9 +34,13 @@ from nilm.tree import TreeArrays
 
 SENSOR = DEVICES.index("Temperature sensor")
 SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
-# The classes of a row's event; where several devices switch at once the first listed wins.
-EVENTS = ("nothing", "sensor on", "sensor off", "screen on", "screen off", "screen step")
-NOTHING_EVENT, SENSOR_ON, SENSOR_OFF, SCREEN_ON, SCREEN_OFF, SCREEN_STEP = range(len(EVENTS))
+# The class of a row's event: what the sensor does times what the screens do (both may switch on
+# the same row), class = len(SCREEN_MOVES) * sensor move + screen move.
+SENSOR_MOVES = ("stays", "on", "off")
+SCREEN_MOVES = ("stay", "on", "off", "step")  # a screen leaves OFF, goes OFF, or IDLE <-> ON
+EVENTS = tuple(f"sensor {a}, screens {b}" for a in SENSOR_MOVES for b in SCREEN_MOVES)
+SENSOR_ON, SENSOR_OFF = (1, 2)
+SCREEN_ON, SCREEN_OFF, SCREEN_STEP = (1, 2, 3)
 EVENT_FEATURES = ("over_level", "over_level_ratio", "step", "step_ratio", "long_step",
                   "long_step_ratio", "level", "over_level_before")
 # Long windows: the level change an event leaves, past a short wobble.
@@ -135,9 +139,26 @@ def event_labels(states):
     screens_off = ((before[:, SCREENS] > 0) & (after[:, SCREENS] == 0)).any(axis=1)
     conditions = [moved[:, SENSOR] & (after[:, SENSOR] > 0), moved[:, SENSOR], screens_on, screens_off,
                   moved[:, SCREENS].any(axis=1)]
-    exact = np.select(conditions, [SENSOR_ON, SENSOR_OFF, SCREEN_ON, SCREEN_OFF, SCREEN_STEP], NOTHING_EVENT)
-    later, earlier = np.r_[exact[1:], NOTHING_EVENT], np.r_[NOTHING_EVENT, exact[:-1]]
-    return np.where(exact != NOTHING_EVENT, exact, np.where(later != NOTHING_EVENT, later, earlier))
+    sensor = np.select(conditions[:2], [SENSOR_ON, SENSOR_OFF], 0)
+    screens = np.select(conditions[2:], [SCREEN_ON, SCREEN_OFF, SCREEN_STEP], 0)
+    exact = len(SCREEN_MOVES) * sensor + screens
+    later, earlier = np.r_[exact[1:], 0], np.r_[0, exact[:-1]]
+    return np.where(exact != 0, exact, np.where(later != 0, later, earlier))
+
+
+def sensor_move(classes):
+    """SENSOR_MOVES index of EVENTS classes."""
+    return np.asarray(classes) // len(SCREEN_MOVES)
+
+
+def screen_move(classes):
+    """SCREEN_MOVES index of EVENTS classes."""
+    return np.asarray(classes) % len(SCREEN_MOVES)
+
+
+def share(proba, mask):
+    """The summed share of the EVENTS classes where mask (len(EVENTS),) holds."""
+    return proba[:, np.flatnonzero(mask)].sum(axis=1)
 
 
 def augmented(synthetic, rng):
@@ -161,7 +182,8 @@ def event_gate(hand, rows, proba, on_threshold, spike_floor, step_floor):
     NOTHING for a step it gives to the screens alone."""
     gate = np.array(hand, dtype=np.intp)
     shown = gate[rows]
-    on, sensor = proba[:, SENSOR_ON], proba[:, SENSOR_ON] + proba[:, SENSOR_OFF]
+    moves = sensor_move(np.arange(len(EVENTS)))
+    on, sensor = share(proba, moves == SENSOR_ON), share(proba, moves != 0)
     gate[rows] = np.select([on >= on_threshold, (shown == SPIKE) & (on < spike_floor),
                             (shown == STEP) & (sensor < step_floor)], [SPIKE, STEP, NOTHING], shown)
     return gate
