@@ -102,7 +102,10 @@ class NilmModel:
     numbers use its reporting seeds only. The tree stays fitted (the issue's classifier,
     smooth=False, tree_proba) with weight 0 in the decision: on nilm.synth, adding it to the
     emission only lowered the joint accuracy (weights 0.02 / 0.1 / 1: 0.955 / 0.895 / 0.800
-    against 0.984 without it, tuning cases of the previous model).
+    against 0.984 without it, tuning cases of the previous model). An event tree refining the
+    switch-on gate (nilm.events, bench/nilm_event_tree.py) did not help either: stress tuning
+    mean 0.949 with and without it (screen_spikes +0.005, dwell_5_20s -0.008), held-out synth
+    0.978 -> 0.966; the gate stays the hand rules (nilm.decode.switch_on_gate).
 
     use_tree=False decodes without the tree at all (it is never walked): the evaluation shows
     the model with and without it."""
