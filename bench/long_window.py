@@ -5,7 +5,7 @@ tests/pg.py) with 30 days of readings from 3 sensors every 10 s (~780,000 rows, 
 transaction), starts a real Redis and web server (`python app.py`) on it, and opens
 `/?window=30d` in headless Chromium `--runs` times, each a fresh page load. A run ends when the
 chart's line holds the window's buckets (readings/buckets.py). Also times the server's snapshot
-alone (the bucketed GROUP BY of every sensor), in process.
+alone (the bucket query of every sensor), in process.
 
     .venv/bin/python bench/long_window.py [--runs 5] [--days 30] [--period 10] [--db postgresql]
 
@@ -59,7 +59,7 @@ def fill(db_url, redis_url, days, period_s):
 
 
 def query_seconds(db_url, redis_url, days, runs):
-    """The database's part of a page's long window: the GROUP BY, for each of the sensors."""
+    """The database's part of a page's long window: the buckets of each of the sensors."""
     from readings import create_db_app, store
     from readings.buckets import bucket_size
 
