@@ -97,11 +97,15 @@ def buckets(sensor_id, start, end, size_s):
 
 
 def latest(sensor_id, n=50):
-    """The n newest readings of one sensor, newest first, invalid ones included (with reasons)."""
+    """The n newest readings of one sensor, newest first, invalid ones included (with reasons).
+
+    Newest by the instant (taken_s), not by taken_at's text, which on SQLite is as written: a
+    time with an offset sorts where its text does. A time no one can read (taken_s NULL: old
+    poison rows on SQLite) comes after every readable one."""
     query = (
         select(*_COLUMNS)
         .where(Reading.sensor_id == sensor_id)
-        .order_by(Reading.taken_at.desc(), Reading.id.desc())
+        .order_by(Reading.taken_s.desc().nulls_last(), Reading.taken_at.desc(), Reading.id.desc())
         .limit(n)
     )
     return sorted(_readings(query), key=time_order, reverse=True)

@@ -98,3 +98,31 @@ def test_old_poison_rows_are_left_out_of_the_chart_and_never_break_it(db_app):
     assert (bucket["n"], bucket["mean"]) == (1, 21.0)
     assert store.sensor_ids() == ["sensor-1"]
     assert store.freshest(["sensor-1"]) == "2026-11-29T10:20:00.000Z"
+
+
+@both_databases
+def test_latest_is_the_newest_by_the_instant_not_by_the_text(db_app):
+    for taken_at in BY_HAND:  # 10:00+02:00 is the oldest, but the last as text
+        insert_by_hand(taken_at)
+
+    got = [r["taken_at"] for r in store.latest("sensor-1", 3)]
+
+    assert got == ["2026-11-29T09:50:00.500Z", "2026-11-29T09:45:00.000Z",
+                   "2026-11-29T09:40:00.000Z"]
+
+
+@both_databases
+def test_latest_keeps_old_poison_rows_behind_every_readable_one(db_app):
+    for minutes in (3, 2, 1):
+        store.write_reading("sensor-1", 20.0 + minutes, NOW - timedelta(minutes=minutes))
+    for statement in OLD_POISON[db.engine.dialect.name]:
+        db.session.execute(text(statement))
+    db.session.commit()
+
+    newest = store.latest("sensor-1", 3)
+
+    assert [(r["taken_at"], r["temperature_c"]) for r in newest] == [
+        ("2026-11-29T10:29:00.000Z", 21.0), ("2026-11-29T10:28:00.000Z", 22.0),
+        ("2026-11-29T10:27:00.000Z", 23.0)]
+    everything = store.latest("sensor-1", 50)  # still listed, as invalid, after them
+    assert len(everything) > 3 and not any(r["valid"] for r in everything[3:])
