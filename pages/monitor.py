@@ -19,6 +19,7 @@ from readings import store
 from readings.buckets import bucket_size, bucket_start
 from readings.feed import now_ms
 from readings.figures import PALETTE, live_figure
+from readings.models import parse_utc
 
 dash.register_page(__name__, path="/", name="Monitor", title="Wattson · Monitor")
 
@@ -28,10 +29,9 @@ RECENT_MAX = 2 * TABLE_ROWS
 
 
 def epoch_ms(iso_text):
-    """'2026-11-29T12:00:00.250Z' as epoch milliseconds; None stays None."""
-    if iso_text is None:
-        return None
-    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000)
+    """'2026-11-29T12:00:00.250Z' (any form parse_utc reads) as epoch milliseconds; else None."""
+    moment = parse_utc(iso_text)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def snapshot(chosen, window_s):
@@ -63,7 +63,7 @@ def snapshot(chosen, window_s):
         "raw_from": int(raw_from.timestamp() * 1000) if size else None,
         "series": {s: series(s, window_s, now, raw_from) for s in shown},
         "recent": {s: store.latest(s, RECENT_MAX) for s in shown},
-        "fresh": {s: epoch_ms(store.freshest([s])) for s in dict.fromkeys(configured + shown)},
+        "fresh": {s: epoch_ms(t) for s, t in store.freshest(configured + shown).items()},
         "period_s": current_app.config["SAMPLE_PERIOD_S"],
         "now": now_ms(),
     }

@@ -6,11 +6,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
 from .buckets import bucket_ranges, bucket_start, epoch_s, json_list
 from .feed import iso_utc, last_change_id, raw, reading_dict, time_order
-from .models import Reading, db
+from .models import Reading, db, parse_utc
 
 __all__ = ["write_reading", "sensor_ids", "window", "buckets", "latest", "freshest",
            "last_change_id"]
@@ -111,7 +111,26 @@ def latest(sensor_id, n=50):
     return sorted(_readings(query), key=time_order, reverse=True)
 
 
-def freshest(sensor_ids, look_back=20):
-    """When the newest valid reading of any of these sensors was taken (ISO text), or None."""
-    times = [r["taken_at"] for s in sensor_ids for r in latest(s, look_back) if r["valid"]]
-    return max(times, default=None)
+def _valid(sensor_id):
+    return (Reading.sensor_id == sensor_id, Reading.taken_s.is_not(None),
+            Reading.temperature_c.between(-1e308, 1e308))
+
+
+def _newest_second(sensor_id):
+    """The rows of a sensor's newest second that holds a valid reading (an index lookup)."""
+    second = (select(Reading.taken_s).where(*_valid(sensor_id))
+              .order_by(Reading.taken_s.desc()).limit(1).scalar_subquery())
+    return select(raw(Reading.sensor_id), raw(Reading.taken_at)).where(*_valid(sensor_id),
+                                                                       Reading.taken_s == second)
+
+
+def freshest(sensor_ids):
+    """{sensor: when its newest valid reading was taken (ISO text), or None}, in one statement."""
+    found = dict.fromkeys(sensor_ids)
+    if found:
+        rows = db.session.execute(union_all(*(_newest_second(s) for s in found)))
+        for sensor, taken_at in rows:
+            moment = parse_utc(taken_at)
+            if moment and (found[sensor] is None or moment > found[sensor]):
+                found[sensor] = moment
+    return {sensor: iso_utc(moment) for sensor, moment in found.items()}
