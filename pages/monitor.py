@@ -158,6 +158,7 @@ def table_card():
         dbc.CardHeader(f"Latest {TABLE_ROWS} readings", className="fw-semibold"),
         html.Div(
             html.Table(
+                # Rows written by the browser as plain DOM (monitor.js `fillRows`): never children.
                 [header, html.Tbody(id="monitor-table-body")],
                 id="readings-table",
                 className="table table-sm table-striped table-hover mb-0",
@@ -224,8 +225,7 @@ clientside("resync", Input("monitor-data", "data"), prevent_initial_call=True)
 clientside("renderCards", Output("monitor-cards", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"),
            Input("monitor-clock", "data"))
-clientside("renderTable", Output("monitor-table-body", "children"),
-           Output("monitor-table-zone", "children"), Output("monitor-zone", "children"),
+clientside("renderTable", Output("monitor-table-zone", "children"), Output("monitor-zone", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))
 clientside("chartSummary", Output("monitor-graph-summary", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))
