@@ -60,7 +60,11 @@
     return new Date(ms - shift).toISOString().replace("T", " ").replace("Z", "");
   };
 
-  M.zoneName = (tz) => (tz === "utc" ? "UTC" : Intl.DateTimeFormat().resolvedOptions().timeZone);
+  // The browser's zone, asked once: Intl.DateTimeFormat() costs ~0.1 ms a call, and every
+  // card, row and redraw names the zone.
+  let localZone = null;
+  M.zoneName = (tz) => (tz === "utc" ? "UTC"
+    : localZone || (localZone = Intl.DateTimeFormat().resolvedOptions().timeZone));
 
   // ---- readings ----
 
