@@ -123,8 +123,15 @@
     return [low - pad, high + pad];
   }
 
+  // The x-axis's end as last drawn (server clock, ms), and the smallest step worth a redraw:
+  // a 2,000th of the window, under a pixel of the plot. A 15 min axis moves every second; a
+  // 30 d one every ~20 min, not with a full Plotly redraw of 13,000 points each second.
+  let drawnEnd = -Infinity;
+  const SLIDE_PARTS = 2000;
+
   function xRange(data, tz) {
     const now = M.clockNow(data);
+    drawnEnd = now;
     return [M.displayTime(now - data.window_s * 1000, tz), M.displayTime(now, tz)];
   }
 
@@ -173,6 +180,7 @@
     // The x-axis moves with time, by the server's clock: [now - window, now]; not while zoomed.
     slide: function (_tick, data, tz, unit) {
       if (!data || isZoomed(data, unit)) return M.noUpdate();
+      if (Math.abs(M.clockNow(data) - drawnEnd) < data.window_s * 1000 / SLIDE_PARTS) return M.noUpdate();
       const patch = new window.dash_clientside.Patch();
       patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
       return patch.build();

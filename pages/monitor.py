@@ -61,7 +61,7 @@ def snapshot(chosen, window_s):
         "table_rows": TABLE_ROWS,
         "bucket_s": size,
         "raw_from": int(raw_from.timestamp() * 1000) if size else None,
-        "series": {s: series(s, window_s, now, raw_from) for s in shown},
+        "series": {s: series(s, window_s, size, now, raw_from) for s in shown},
         "recent": {s: store.latest(s, RECENT_MAX) for s in shown},
         "fresh": {s: epoch_ms(t) for s, t in store.freshest(configured + shown).items()},
         "period_s": current_app.config["SAMPLE_PERIOD_S"],
@@ -78,13 +78,12 @@ def columns(buckets):
     return {field: [b[field] for b in buckets] for field in BUCKET_FIELDS}
 
 
-def series(sensor, window_s, now, raw_from):
-    """One sensor's chart data: every valid reading of a short window; for a long one the
-    finished buckets (as columns) and the raw readings of the open bucket (the design:
-    readings/buckets.py)."""
+def series(sensor, window_s, size, now, raw_from):
+    """One sensor's chart data: every valid reading of a short window; for a long one (`size`
+    seconds per bucket) the finished buckets (as columns) and the raw readings of the open
+    bucket (the design: readings/buckets.py)."""
     if raw_from is None:
         return {"points": store.window(sensor, window_s, now=now), "buckets": columns([])}
-    size = bucket_size(window_s)
     start = now - timedelta(seconds=window_s + size)  # the bucket the window starts in, whole
     return {
         "points": store.window(sensor, (now - raw_from).total_seconds(), now=now),
