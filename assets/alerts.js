@@ -93,13 +93,15 @@
         + " py-2 mb-2 shadow-sm", id: "alerts-banner-" + alert.id});
   }
 
+  // A row of the log, for monitor.js `fillRows` (plain DOM: a log of 50 alerts as Dash
+  // components would be 250 of them, and the page's load quadratic in that count).
   function logRow(alert, tz) {
-    return html("Tr", [
-      html("Td", alert.sensor_id), html("Td", alert.kind),
-      html("Td", formatTime(alert.started_at, tz)),
-      html("Td", alert.ended_at ? formatTime(alert.ended_at, tz) : "open"),
-      html("Td", alert.details || "", {className: "small"}),
-    ], alert.ended_at ? {} : {className: "fw-semibold"});
+    return {
+      cells: [alert.sensor_id, alert.kind, formatTime(alert.started_at, tz),
+        alert.ended_at ? formatTime(alert.ended_at, tz) : "open",
+        {text: alert.details || "", className: "small"}],
+      className: alert.ended_at ? "" : "fw-semibold",
+    };
   }
 
   function socketUrl() {
@@ -125,9 +127,9 @@
 
     render: function (data, tz) {
       const zone = " (" + zoneName(tz) + ")";
+      window.wattsonMonitor.fillRows("alerts-log-body", ((data && data.log) || []).map((a) => logRow(a, tz)));
       return [
         ((data && data.open) || []).map((a) => banner(a, tz)),
-        ((data && data.log) || []).map((a) => logRow(a, tz)),
         "Started" + zone,
         "Ended" + zone,
       ];

@@ -64,18 +64,22 @@
       return data.shown.map((s) => card(data, s, unit, tz, clock));
     },
 
-    // The newest readings of every sensor shown, invalid ones with their reason.
+    // The newest readings of every sensor shown, invalid ones with their reason (as plain DOM
+    // rows: M.fillRows); the zone in the column head and beside the chart.
     renderTable: function (data, unit, tz) {
       const recent = data ? [].concat(...data.shown.map((s) => data.recent[s] || [])) : [];
-      const rows = recent.sort(M.byTime).reverse().slice(0, data && data.table_rows).map((r) => html("Tr", [
-        html("Td", r.taken_at ? when(r, tz) : "—"),
-        html("Td", r.sensor_id),
-        M.isValid(r)
-          ? html("Td", M.formatTemperature(r.temperature_c, unit), {className: "text-end"})
-          : html("Td", "invalid: " + r.reason, {className: "text-end monitor-invalid"}),
-        html("Td", String(r.id), {className: "text-end text-muted"}),
-      ], M.isValid(r) ? {} : {className: "monitor-invalid-row"}));
-      return [rows, "Taken at (" + M.zoneName(tz) + ")", "Times in " + M.zoneName(tz)];
+      M.fillRows("monitor-table-body", recent.sort(M.byTime).reverse().slice(0, data && data.table_rows)
+        .map((r) => ({
+          cells: [
+            r.taken_at ? when(r, tz) : "—",
+            r.sensor_id,
+            M.isValid(r) ? {text: M.formatTemperature(r.temperature_c, unit), className: "text-end"}
+              : {text: "invalid: " + r.reason, className: "text-end monitor-invalid"},
+            {text: String(r.id), className: "text-end text-muted"},
+          ],
+          className: M.isValid(r) ? "" : "monitor-invalid-row",
+        })));
+      return ["Taken at (" + M.zoneName(tz) + ")", "Times in " + M.zoneName(tz)];
     },
 
     // The chart in words, for screen readers: the window, then each sensor's range and latest.

@@ -17,21 +17,29 @@
   const zoomKey = (data, unit) => data.window_s + "|" + unit;
   const isZoomed = (data, unit) => zoom !== null && zoom.key === zoomKey(data, unit);
 
-  // x, y (column `field`) and ids of a trace from M.columns; a null y between two rows further
-  // apart than the gap, so plotly breaks the line there.
-  function traceColumns(cols, field, unit, tz, gapMs) {
-    const x = [], y = [], ids = [];
+  // The rows of M.columns as drawn: x (display times), ids, and `row` per drawn point (the
+  // column index, or -1 for a break: a null between two rows further apart than the gap, so
+  // plotly breaks the line there). Shared by a sensor's three traces: formatting every time
+  // once, not three times, is most of what the browser spends on a long window's x values.
+  function drawnRows(cols, tz, gapMs) {
+    const x = [], ids = [], row = [];
     cols.t.forEach((t, i) => {
       if (i > 0 && t - cols.t[i - 1] > gapMs) {
         x.push(M.displayTime((t + cols.t[i - 1]) / 2, tz));
-        y.push(null);
         ids.push(null);
+        row.push(-1);
       }
       x.push(M.displayTime(t, tz));
-      y.push(M.inUnit(cols[field][i], unit));
       ids.push(cols.id[i]);
+      row.push(i);
     });
-    return {x: x, y: y, customdata: ids};
+    return {x: x, customdata: ids, row: row};
+  }
+
+  // A trace's x, y (column `field`, in the unit) and ids.
+  function traceColumns(cols, rows, field, unit) {
+    const y = rows.row.map((i) => (i < 0 ? null : M.inUnit(cols[field][i], unit)));
+    return {x: rows.x, y: y, customdata: rows.customdata};
   }
 
   function translucent(color, alpha) {
@@ -54,10 +62,11 @@
     const color = M.color(data, sensor);
     // Buckets are contiguous: only a missing bucket (or more than the gap) breaks the line.
     const gapMs = Math.max(GAP_PERIODS * data.period_s, 1.5 * (data.bucket_s || 0)) * 1000;
-    const band = data.bucket_s ? cols : {t: []};
+    const rows = drawnRows(cols, tz, gapMs);
+    const band = data.bucket_s ? rows : {x: [], customdata: [], row: []};
     const common = {type: "scatter", name: sensor, legendgroup: sensor, connectgaps: false,
       visible: hidden.has(sensor) ? "legendonly" : true};
-    const line = Object.assign({}, common, traceColumns(cols, "mean", unit, tz, gapMs), {
+    const line = Object.assign({}, common, traceColumns(cols, rows, "mean", unit), {
       // A marker per reading; a bucketed window's ~2,000 means are a line (markers there blur
       // into a band and cost plotly most of its drawing time).
       mode: data.bucket_s ? "lines" : "lines+markers", line: {width: 2, color: color}, marker: {size: 6},
@@ -68,11 +77,17 @@
     // A uid per trace, so plotly keeps what the legend hid across redraws (uirevision).
     return {cols: cols, traces: [
       Object.assign(line, {uid: sensor + "/line"}),
-      Object.assign({}, edge, traceColumns(band, "max", unit, tz, gapMs), {uid: sensor + "/max"}),
-      Object.assign({}, edge, traceColumns(band, "min", unit, tz, gapMs),
+      Object.assign({}, edge, traceColumns(cols, band, "max", unit), {uid: sensor + "/max"}),
+      Object.assign({}, edge, traceColumns(cols, band, "min", unit),
         {fill: "tonexty", fillcolor: translucent(color, 0.18), uid: sensor + "/min"}),
     ]};
   }
+
+  // The thresholds the chart was last drawn with, as text: the page announces them once it has
+  // them, often before the chart's first draw, and a redraw that changes nothing costs a
+  // long window ~50 ms or more of the page's load.
+  const announced = () => JSON.stringify(window.wattsonThresholds || {});
+  let drawnWith = null;
 
   // The announced limits of a shown sensor, in C: [low, high], either null; null without any.
   function limits(sensor) {
@@ -108,8 +123,15 @@
     return [low - pad, high + pad];
   }
 
+  // The x-axis's end as last drawn (server clock, ms), and the smallest step worth a redraw:
+  // a 2,000th of the window, under a pixel of the plot. A 15 min axis moves every second; a
+  // 30 d one every ~20 min, not with a full Plotly redraw of 13,000 points each second.
+  let drawnEnd = -Infinity;
+  const SLIDE_PARTS = 2000;
+
   function xRange(data, tz) {
     const now = M.clockNow(data);
+    drawnEnd = now;
     return [M.displayTime(now - data.window_s * 1000, tz), M.displayTime(now, tz)];
   }
 
@@ -120,6 +142,7 @@
     const values = [];
     drawn.forEach((d) => d.cols.min.concat(d.cols.max).forEach((v) => values.push(M.inUnit(v, unit))));
     const empty = values.length === 0;  // see readings.figures.live_figure
+    drawnWith = announced();
     const shapes = data.shown.map((s) => thresholdShape(data, s, unit)).filter(Boolean);
     shapes.forEach((s) => values.push(s.y0, s.y1));
     patch.assign(["data"], [].concat(...drawn.map((d) => d.traces)));
@@ -142,6 +165,7 @@
 
   // Redraw when another page part announces new thresholds (the contract with the alerts page).
   window.addEventListener("wattson:thresholds", function () {
+    if (announced() === drawnWith) return;
     if (document.getElementById("monitor-graph") && window.dash_clientside.set_props) {
       window.dash_clientside.set_props("monitor-thresholds", {data: Date.now()});
     }
@@ -156,6 +180,7 @@
     // The x-axis moves with time, by the server's clock: [now - window, now]; not while zoomed.
     slide: function (_tick, data, tz, unit) {
       if (!data || isZoomed(data, unit)) return M.noUpdate();
+      if (Math.abs(M.clockNow(data) - drawnEnd) < data.window_s * 1000 / SLIDE_PARTS) return M.noUpdate();
       const patch = new window.dash_clientside.Patch();
       patch.assign(["layout", "xaxis", "range"], xRange(data, tz));
       return patch.build();

@@ -4,8 +4,9 @@ Fills a temporary database (SQLite, or PostgreSQL on a throwaway cluster as the 
 tests/pg.py) with 30 days of readings from 3 sensors every 10 s (~780,000 rows, in one
 transaction), starts a real Redis and web server (`python app.py`) on it, and opens
 `/?window=30d` in headless Chromium `--runs` times, each a fresh page load. A run ends when the
-chart's line holds the window's buckets (readings/buckets.py). Also times the server's snapshot
-alone (the bucketed GROUP BY of every sensor), in process.
+chart's band holds the window's buckets (readings/buckets.py); then where the time went: the
+page's callback (the server's snapshot), the chart's Plotly draws, and the components
+dash_renderer drew. Also times the server's bucket query of every sensor alone, in process.
 
     .venv/bin/python bench/long_window.py [--runs 5] [--days 30] [--period 10] [--db postgresql]
 
@@ -59,7 +60,7 @@ def fill(db_url, redis_url, days, period_s):
 
 
 def query_seconds(db_url, redis_url, days, runs):
-    """The database's part of a page's long window: the GROUP BY, for each of the sensors."""
+    """The database's part of a page's long window: the buckets of each of the sensors."""
     from readings import create_db_app, store
     from readings.buckets import bucket_size
 
@@ -86,7 +87,39 @@ def wait_for_web(url, timeout_s=120):
     raise RuntimeError(f"the web server did not answer at {url}")
 
 
-def browser_seconds(url, runs):
+# Counted from the page's start, before any of its scripts: each Plotly.react (a full chart
+# draw), and each component dash_renderer draws anew (one store update that every component on
+# the page then checks: the cost grows with the square of their number).
+COUNTERS = """
+window.benchCounts = {reacts: 0, components: 0};
+let plotly, store;
+Object.defineProperty(window, "Plotly", {configurable: true, get: () => plotly, set(value) {
+  plotly = value;
+  const react = value.react;
+  value.react = function () { window.benchCounts.reacts += 1; return react.apply(this, arguments); };
+}});
+Object.defineProperty(window, "store", {configurable: true, get: () => store, set(value) {
+  store = value;
+  const dispatch = value.dispatch;
+  value.dispatch = function (action) {
+    if (action && action.type === "RESET_COMPONENT_STATE") window.benchCounts.components += 1;
+    return dispatch.apply(this, arguments);
+  };
+}});
+"""
+# The chart is drawn: its band holds the window's buckets. Then what it took: the page's
+# callback (request to response, ms from the start of the load) and the counts.
+DRAWN = """
+const g = document.querySelector("#monitor-graph .js-plotly-plot");
+if (!(g && g.data && g.data[1].y.length > 1000 && g.querySelector(".main-svg .trace"))) return null;
+const call = performance.getEntriesByType("resource").find((e) => e.name.includes("_dash-update-component"));
+return Object.assign({callback: call ? [call.startTime, call.responseEnd] : null,
+                      drawn: performance.now()}, window.benchCounts);
+"""
+
+
+def browser_runs(url, runs):
+    """Each run: seconds to the drawn chart, and what the page reported (DRAWN)."""
     from selenium import webdriver
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -95,21 +128,35 @@ def browser_seconds(url, runs):
                  "--window-size=1400,1000"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options)
-    drawn = ("const g = document.querySelector('#monitor-graph .js-plotly-plot');"
-             "return Boolean(g && g.data && g.data[1].y.length > 1000"
-             " && g.querySelector('.main-svg .trace'));")
-    times = []
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNTERS})
+    measured = []
     try:
         driver.get(url)  # once, so the browser has the scripts cached as a returning user would
         for _ in range(runs):
             driver.get("about:blank")
             begin = time.perf_counter()
             driver.get(url)
-            WebDriverWait(driver, 60, poll_frequency=0.01).until(lambda d: d.execute_script(drawn))
-            times.append(time.perf_counter() - begin)
+            report = WebDriverWait(driver, 60, poll_frequency=0.01).until(
+                lambda d: d.execute_script(DRAWN))
+            measured.append((time.perf_counter() - begin, report))
     finally:
         driver.quit()
-    return times
+    return measured
+
+
+def breakdown(measured):
+    """Medians of where a load's time went, in the page's own clock (ms from its start)."""
+    def median_of(key):
+        return statistics.median(key(report) for _, report in measured)
+    called = [r for _, r in measured if r["callback"]]
+    parts = [f"chart drawn at {median_of(lambda r: r['drawn']):.0f} ms"]
+    if called:
+        parts.append("page callback {:.0f}-{:.0f} ms".format(
+            statistics.median(r["callback"][0] for r in called),
+            statistics.median(r["callback"][1] for r in called)))
+    parts.append(f"Plotly.react calls {median_of(lambda r: r['reacts']):.0f}")
+    parts.append(f"components drawn {median_of(lambda r: r['components']):.0f}")
+    return "; ".join(parts)
 
 
 def main(argv=None):
@@ -138,10 +185,12 @@ def main(argv=None):
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
             url = f"http://127.0.0.1:{env['PORT']}/"
             wait_for_web(url)
-            times = browser_seconds(url + f"?window={args.days}d", args.runs)
+            measured = browser_runs(url + f"?window={args.days}d", args.runs)
+            times = [seconds for seconds, _ in measured]
             print(f"browser, open /?window={args.days}d to the drawn chart: median "
                   f"{statistics.median(times):.3f} s (runs {', '.join(f'{t:.2f}' for t in times)};"
                   " target <= 1.5 s)")
+            print(f"  where it went (medians): {breakdown(measured)}")
         finally:
             stop_all(procs)
             if cluster:

@@ -19,6 +19,7 @@ from readings import store
 from readings.buckets import bucket_size, bucket_start
 from readings.feed import now_ms
 from readings.figures import PALETTE, live_figure
+from readings.models import parse_utc
 
 dash.register_page(__name__, path="/", name="Monitor", title="Wattson · Monitor")
 
@@ -28,10 +29,9 @@ RECENT_MAX = 2 * TABLE_ROWS
 
 
 def epoch_ms(iso_text):
-    """'2026-11-29T12:00:00.250Z' as epoch milliseconds; None stays None."""
-    if iso_text is None:
-        return None
-    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000)
+    """'2026-11-29T12:00:00.250Z' (any form parse_utc reads) as epoch milliseconds; else None."""
+    moment = parse_utc(iso_text)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def snapshot(chosen, window_s):
@@ -61,9 +61,9 @@ def snapshot(chosen, window_s):
         "table_rows": TABLE_ROWS,
         "bucket_s": size,
         "raw_from": int(raw_from.timestamp() * 1000) if size else None,
-        "series": {s: series(s, window_s, now, raw_from) for s in shown},
+        "series": {s: series(s, window_s, size, now, raw_from) for s in shown},
         "recent": {s: store.latest(s, RECENT_MAX) for s in shown},
-        "fresh": {s: epoch_ms(store.freshest([s])) for s in dict.fromkeys(configured + shown)},
+        "fresh": {s: epoch_ms(t) for s, t in store.freshest(configured + shown).items()},
         "period_s": current_app.config["SAMPLE_PERIOD_S"],
         "now": now_ms(),
     }
@@ -78,13 +78,12 @@ def columns(buckets):
     return {field: [b[field] for b in buckets] for field in BUCKET_FIELDS}
 
 
-def series(sensor, window_s, now, raw_from):
-    """One sensor's chart data: every valid reading of a short window; for a long one the
-    finished buckets (as columns) and the raw readings of the open bucket (the design:
-    readings/buckets.py)."""
+def series(sensor, window_s, size, now, raw_from):
+    """One sensor's chart data: every valid reading of a short window; for a long one (`size`
+    seconds per bucket) the finished buckets (as columns) and the raw readings of the open
+    bucket (the design: readings/buckets.py)."""
     if raw_from is None:
         return {"points": store.window(sensor, window_s, now=now), "buckets": columns([])}
-    size = bucket_size(window_s)
     start = now - timedelta(seconds=window_s + size)  # the bucket the window starts in, whole
     return {
         "points": store.window(sensor, (now - raw_from).total_seconds(), now=now),
@@ -158,6 +157,7 @@ def table_card():
         dbc.CardHeader(f"Latest {TABLE_ROWS} readings", className="fw-semibold"),
         html.Div(
             html.Table(
+                # Rows written by the browser as plain DOM (monitor.js `fillRows`): never children.
                 [header, html.Tbody(id="monitor-table-body")],
                 id="readings-table",
                 className="table table-sm table-striped table-hover mb-0",
@@ -224,8 +224,7 @@ clientside("resync", Input("monitor-data", "data"), prevent_initial_call=True)
 clientside("renderCards", Output("monitor-cards", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"),
            Input("monitor-clock", "data"))
-clientside("renderTable", Output("monitor-table-body", "children"),
-           Output("monitor-table-zone", "children"), Output("monitor-zone", "children"),
+clientside("renderTable", Output("monitor-table-zone", "children"), Output("monitor-zone", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))
 clientside("chartSummary", Output("monitor-graph-summary", "children"),
            Input("monitor-data", "data"), Input("monitor-unit", "value"), Input("monitor-tz", "value"))

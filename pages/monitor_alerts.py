@@ -100,6 +100,7 @@ def log_table():
     header = html.Thead(html.Tr([html.Th("Sensor"), html.Th("Kind"),
                                  html.Th("Started", id="alerts-log-started"),
                                  html.Th("Ended", id="alerts-log-ended"), html.Th("Details")]))
+    # Rows written by the browser as plain DOM (monitor.js `fillRows`): never children.
     return html.Div(html.Table([header, html.Tbody(id="alerts-log-body")], id="alerts-log",
                                className="table table-sm table-striped mb-0"),
                     className="monitor-table-scroll")
@@ -162,7 +163,6 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction(namespace="alerts", function_name="render"),
     Output("alerts-banner", "children"),
-    Output("alerts-log-body", "children"),
     Output("alerts-log-started", "children"),
     Output("alerts-log-ended", "children"),
     Input("alerts-data", "data"),

@@ -1,8 +1,8 @@
 """Long windows as min / mean / max per time bucket, so a 30 d window is ~1,500 points, not 260,000.
 
-Pure: the bucket size for a window, and the SQL expression that numbers a row's bucket (buckets
-start at multiples of the size since the Unix epoch, so the server and the browser agree on
-them without talking). readings.store runs the GROUP BY; assets/monitor.js keeps it live:
+Pure: the bucket size for a window, and the SQL that lists a window's buckets (buckets start at
+multiples of the size since the Unix epoch, so the server and the browser agree on them without
+talking). readings.store runs the query; assets/monitor.js keeps it live:
 
 - The snapshot of a bucketed window carries the finished buckets (`buckets`, before `raw_from`)
   and the raw readings of the open bucket (`points`, from `raw_from`). The browser buckets those
@@ -13,6 +13,10 @@ them without talking). readings.store runs the GROUP BY; assets/monitor.js keeps
   bucket is marked approximate until the next snapshot (a window, sensor or resync refresh).
 """
 import math
+
+from sqlalchemy import BigInteger, case, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 # At most about this many points per sensor on the chart.
 MAX_POINTS = 2000
@@ -39,6 +43,30 @@ def epoch_s(moment):
     return math.floor(moment.timestamp())
 
 
-def bucket_number(epoch_seconds, size_s):
-    """SQL: the bucket number of an integer epoch-seconds column (readings.taken_s)."""
-    return epoch_seconds // size_s
+def bucket_ranges(first_s, stop_s, size_s):
+    """SQL: a CTE of the buckets that cover [first_s, stop_s), one row each, columns `low` and
+    `high` (epoch seconds, the first and last bucket cut to the range)."""
+    def bound(value):  # BIGINT: epoch seconds times a size overflow a 32-bit integer
+        return literal(value, BigInteger)
+
+    ranges = select(bound(first_s).label("low"),
+                    bound(min(bucket_start(first_s, size_s) + size_s, stop_s)).label("high"))
+    ranges = ranges.cte("bucket_ranges", recursive=True)
+    step = ranges.c.high + size_s
+    return ranges.union_all(select(ranges.c.high, case((step > stop_s, bound(stop_s)), else_=step))
+                            .where(ranges.c.high < stop_s))
+
+
+class json_list(FunctionElement):
+    """SQL: several values as one JSON array, so one scalar subquery can carry them all."""
+    inherit_cache = True
+
+
+@compiles(json_list)
+def _json_list_sqlite(element, compiler, **kw):
+    return f"json_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_list, "postgresql")
+def _json_list_postgresql(element, compiler, **kw):
+    return f"json_build_array({compiler.process(element.clauses, **kw)})"

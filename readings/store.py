@@ -2,14 +2,15 @@
 
 Reads go through feed.reading_dict, so a row no one can read is an invalid reading, not an error.
 """
+import json
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
-from .buckets import bucket_number, epoch_s
+from .buckets import bucket_ranges, bucket_start, epoch_s, json_list
 from .feed import iso_utc, last_change_id, raw, reading_dict, time_order
-from .models import Reading, db
+from .models import Reading, db, parse_utc
 
 __all__ = ["write_reading", "sensor_ids", "window", "buckets", "latest", "freshest",
            "last_change_id"]
@@ -73,35 +74,63 @@ def buckets(sensor_id, start, end, size_s):
     taken in [start, end) (aware datetimes, to the whole second), oldest first:
     {"t": bucket start in epoch ms, ...}.
 
-    One GROUP BY in the database, on the integer taken_s over the (sensor_id, taken_s,
-    temperature_c) index: the table itself is not read. A value that is not a finite number
-    (text, a BLOB, NULL, NaN, infinity: see feed.reading_dict) is left out, as is a time the
-    database cannot read (its taken_s is NULL)."""
-    number = bucket_number(Reading.taken_s, size_s).label("bucket")
+    Per bucket, one range scan of the (sensor_id, taken_s, temperature_c) index: the table itself
+    is not read, and nothing is sorted (a GROUP BY on the bucket number made SQLite sort every
+    row of the window: twice the time). A value that is not a finite number (text, a BLOB, NULL,
+    NaN, infinity: see feed.reading_dict) is left out, as is a time the database cannot read
+    (its taken_s is NULL)."""
+    first, stop = epoch_s(start), epoch_s(end)
+    if first >= stop:
+        return []
+    ranges = bucket_ranges(first, stop, size_s)
     value = Reading.temperature_c
-    query = (
-        select(number, func.min(value), func.avg(value), func.max(value), func.count())
-        .where(Reading.sensor_id == sensor_id, Reading.taken_s >= epoch_s(start),
-               Reading.taken_s < epoch_s(end), value.between(-1e308, 1e308))
-        .group_by(number)
-        .order_by(number)
+    stats = (
+        select(json_list(func.min(value), func.avg(value), func.max(value), func.count()))
+        .where(Reading.sensor_id == sensor_id, Reading.taken_s >= ranges.c.low,
+               Reading.taken_s < ranges.c.high, value.between(-1e308, 1e308))
+        .scalar_subquery()
     )
-    return [{"t": int(n) * size_s * 1000, "min": low, "mean": mean, "max": high, "n": count}
-            for n, low, mean, high, count in db.session.execute(query)]
+    rows = db.session.execute(select(ranges.c.low, stats).order_by(ranges.c.low))
+    found = ((low, packed if isinstance(packed, list) else json.loads(packed)) for low, packed in rows)
+    return [{"t": bucket_start(low, size_s) * 1000, "min": low_c, "mean": mean, "max": high_c, "n": n}
+            for low, (low_c, mean, high_c, n) in found if n]
 
 
 def latest(sensor_id, n=50):
-    """The n newest readings of one sensor, newest first, invalid ones included (with reasons)."""
+    """The n newest readings of one sensor, newest first, invalid ones included (with reasons).
+
+    Newest by the instant (taken_s), not by taken_at's text, which on SQLite is as written: a
+    time with an offset sorts where its text does. A time no one can read (taken_s NULL: old
+    poison rows on SQLite) comes after every readable one."""
     query = (
         select(*_COLUMNS)
         .where(Reading.sensor_id == sensor_id)
-        .order_by(Reading.taken_at.desc(), Reading.id.desc())
+        .order_by(Reading.taken_s.desc().nulls_last(), Reading.taken_at.desc(), Reading.id.desc())
         .limit(n)
     )
     return sorted(_readings(query), key=time_order, reverse=True)
 
 
-def freshest(sensor_ids, look_back=20):
-    """When the newest valid reading of any of these sensors was taken (ISO text), or None."""
-    times = [r["taken_at"] for s in sensor_ids for r in latest(s, look_back) if r["valid"]]
-    return max(times, default=None)
+def _valid(sensor_id):
+    return (Reading.sensor_id == sensor_id, Reading.taken_s.is_not(None),
+            Reading.temperature_c.between(-1e308, 1e308))
+
+
+def _newest_second(sensor_id):
+    """The rows of a sensor's newest second that holds a valid reading (an index lookup)."""
+    second = (select(Reading.taken_s).where(*_valid(sensor_id))
+              .order_by(Reading.taken_s.desc()).limit(1).scalar_subquery())
+    return select(raw(Reading.sensor_id), raw(Reading.taken_at)).where(*_valid(sensor_id),
+                                                                       Reading.taken_s == second)
+
+
+def freshest(sensor_ids):
+    """{sensor: when its newest valid reading was taken (ISO text), or None}, in one statement."""
+    found = dict.fromkeys(sensor_ids)
+    if found:
+        rows = db.session.execute(union_all(*(_newest_second(s) for s in found)))
+        for sensor, taken_at in rows:
+            moment = parse_utc(taken_at)
+            if moment and (found[sensor] is None or moment > found[sensor]):
+                found[sensor] = moment
+    return {sensor: iso_utc(moment) for sensor, moment in found.items()}

@@ -3,13 +3,15 @@
 The pure parts without a browser: the form's parsing, the /ws/alerts frames, the hub's fan-out,
 and assets/alerts.js's state and formatting under Node. The flows in headless Chromium against a
 real `python app.py`, a real Redis and a real `celery -A tasks worker -B` (SAMPLE_PERIOD_S=1),
-whose sampling of the simulated room (about 21 C) raises the alerts.
+whose sampling of the simulated room (about 21 C) raises the alerts. The flow across two open
+pages runs on SQLite and on PostgreSQL (both_databases); the others, the same on either, on
+SQLite only.
 """
 import json
 import subprocess
 
 import pytest
-from conftest import REPO, pytest_setup_options, wait_until
+from conftest import REPO, both_databases, pytest_setup_options, wait_until
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -252,6 +254,7 @@ def shows_ended_high_alert(driver):
     assert log_rows(driver)[0][:2] == ["sensor-1", "high"]
 
 
+@both_databases  # the live path end to end: worker, alerts channel, hub, two pages' sockets
 def test_an_alert_from_the_worker_reaches_every_open_page_and_its_end_removes_the_banner(
         live_env, dash_duo, second_browser, band, request, db_exec):
     # Two browsers redrawing every second starved each other on the shared 2 cores (a command

@@ -39,3 +39,18 @@ def test_buckets_are_plain_json_numbers(db_app):
     store.write_reading("sensor-1", 20.5, T0)
     (bucket,) = store.buckets("sensor-1", T0, T0 + timedelta(seconds=60), 60)
     assert json.loads(json.dumps(bucket)) == bucket  # no Decimal from the database's avg
+
+
+@both_databases
+def test_buckets_cut_at_the_range_and_an_empty_bucket_is_left_out(db_app):
+    for seconds, value in ((-30, 5.0), (20, 19.0), (40, 21.0), (150, 25.0), (260, 27.0)):
+        store.write_reading("sensor-1", value, T0 + timedelta(seconds=seconds))
+    t0_ms = int(T0.timestamp() * 1000)
+
+    got = store.buckets("sensor-1", T0 + timedelta(seconds=30), T0 + timedelta(seconds=240), 60)
+
+    assert [(b["t"], b["min"], b["max"], b["n"]) for b in got] == [
+        (t0_ms, 21.0, 21.0, 1),  # the reading at 20 s is before the start, in the same bucket
+        (t0_ms + 120_000, 25.0, 25.0, 1),  # no bucket at 60 s: nothing was read in it
+    ]
+    assert store.buckets("sensor-1", T0, T0, 60) == []

@@ -3,7 +3,7 @@ Z (SQLite keeps it as written, so its text order is not time order), and old poi
 from datetime import datetime, timedelta, timezone
 
 from conftest import both_databases
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from readings import store
 from readings.models import db
@@ -97,4 +97,48 @@ def test_old_poison_rows_are_left_out_of_the_chart_and_never_break_it(db_app):
     (bucket,) = store.buckets("sensor-1", NOW - timedelta(hours=1), NOW, 3600)
     assert (bucket["n"], bucket["mean"]) == (1, 21.0)
     assert store.sensor_ids() == ["sensor-1"]
-    assert store.freshest(["sensor-1"]) == "2026-11-29T10:20:00.000Z"
+    assert store.freshest(["sensor-1"]) == {"sensor-1": "2026-11-29T10:20:00.000Z"}
+
+
+@both_databases
+def test_latest_is_the_newest_by_the_instant_not_by_the_text(db_app):
+    for taken_at in BY_HAND:  # 10:00+02:00 is the oldest, but the last as text
+        insert_by_hand(taken_at)
+
+    got = [r["taken_at"] for r in store.latest("sensor-1", 3)]
+
+    assert got == ["2026-11-29T09:50:00.500Z", "2026-11-29T09:45:00.000Z",
+                   "2026-11-29T09:40:00.000Z"]
+
+
+@both_databases
+def test_latest_keeps_old_poison_rows_behind_every_readable_one(db_app):
+    for minutes in (3, 2, 1):
+        store.write_reading("sensor-1", 20.0 + minutes, NOW - timedelta(minutes=minutes))
+    for statement in OLD_POISON[db.engine.dialect.name]:
+        db.session.execute(text(statement))
+    db.session.commit()
+
+    newest = store.latest("sensor-1", 3)
+
+    assert [(r["taken_at"], r["temperature_c"]) for r in newest] == [
+        ("2026-11-29T10:29:00.000Z", 21.0), ("2026-11-29T10:28:00.000Z", 22.0),
+        ("2026-11-29T10:27:00.000Z", 23.0)]
+    everything = store.latest("sensor-1", 50)  # still listed, as invalid, after them
+    assert len(everything) > 3 and not any(r["valid"] for r in everything[3:])
+
+
+@both_databases
+def test_freshest_gives_each_sensors_newest_valid_reading_in_one_statement(db_app):
+    store.write_reading("a", 20.0, NOW - timedelta(minutes=5))
+    store.write_reading("a", 20.0, NOW - timedelta(seconds=30, milliseconds=250))
+    insert_by_hand("2026-11-29T12:29:00+02:00", sensor_id="b")  # 10:29Z, the newest, sorts first
+    insert_by_hand("2026-11-29 10:28:00", sensor_id="b")
+    statements = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    got = store.freshest(["a", "b", "silent", "a"])
+
+    assert got == {"a": "2026-11-29T10:29:29.750Z", "b": "2026-11-29T10:29:00.000Z", "silent": None}
+    assert len(statements) == 1
+
