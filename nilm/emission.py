@@ -87,21 +87,27 @@ def joint_step_pmf(pmfs):
     return out
 
 
-def normal_cdf(z):
-    """Standard normal CDF (Abramowitz & Stegun 7.1.26, error < 1.5e-7)."""
+def _cdf_and_pdf(z):
+    """The standard normal CDF (Abramowitz & Stegun 7.1.26, error < 1.5e-7) and density, sharing
+    one exp: the noisy tables are built for every gain EM tries."""
     z = np.asarray(z, dtype=float)
-    x = np.abs(z) / np.sqrt(2)
-    t = 1 / (1 + 0.3275911 * x)
+    t = 1 / (1 + 0.3275911 / np.sqrt(2) * np.abs(z))
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = 1 - poly * np.exp(-x * x)
-    return 0.5 * (1 + np.sign(z) * erf)
+    density = np.exp(-0.5 * z * z)
+    return 0.5 * (1 + np.sign(z) * (1 - poly * density)), density / np.sqrt(2 * np.pi)
+
+
+def normal_cdf(z):
+    """Standard normal CDF (numpy only: labelling imports no scipy)."""
+    return _cdf_and_pdf(z)[0]
 
 
 def _uniform_normal_cdf(x, half, sd):
     """P(U + N <= x) for U uniform on +-half and N normal (0, sd): the mean over U of the normal
     CDF, through its antiderivative y * Phi(y / sd) + sd * phi(y / sd)."""
     def integral(y):
-        return y * normal_cdf(y / sd) + sd * np.exp(-0.5 * (y / sd) ** 2) / np.sqrt(2 * np.pi)
+        cdf, pdf = _cdf_and_pdf(y / sd)
+        return y * cdf + sd * pdf
 
     return (integral(x + half) - integral(x - half)) / (2 * half)
 
@@ -129,8 +135,10 @@ def rounding_kernel(gains, n_sums, dither=None, noise=0.0):
 
 def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR, noise=0.0):
     """log P(observed step | joint state, gain) for every gain: float32 (gains, N_BINS, 18)."""
-    kernel = rounding_kernel(gains, joint_pmf.shape[1], noise=noise)
-    tables = np.matmul(joint_pmf, kernel).transpose(0, 2, 1)
+    # Sums no joint state reaches need no row of the kernel.
+    used = int(np.flatnonzero(joint_pmf.any(axis=0))[-1]) + 1 if joint_pmf.any() else 1
+    kernel = rounding_kernel(gains, used, noise=noise)
+    tables = np.matmul(joint_pmf[:, :used], kernel).transpose(0, 2, 1)
     return np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32)
 
 
