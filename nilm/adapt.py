@@ -2,7 +2,7 @@
 (constant or drifting), the devices' step distributions and their switching rates.
 
     Series(bins, seconds, gate, tree_term)   what is observed, row by row (see the fields)
-    Fit(pmfs, gain, drift_rows, drift_gains, stay)   what EM finds for the series
+    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight)   what EM finds
     transitions(model, stay, seconds, gate, period) -> (log matrices (m, 18, 18), which (n,))
     adapt(model, sample, rows, n, first_gain, period) -> Fit   (sample: the Series of `rows`)
     emission(model, fit, series, rows) -> float32 (n, 18) log-likelihoods of those rows
@@ -57,6 +57,18 @@ SCREEN_ROWS = 4000
 # prior of this sd around it), then the gain is interpolated between the blocks.
 DRIFT_FACTORS = np.arange(0.94, 1.0601, 0.015)
 DRIFT_SD = 0.03
+# The noise (sd in meter steps, before the meter rounds) a series may carry: the third EM round
+# runs from each and keeps the likeliest, so a clean file keeps a sharp emission (0) and a noisy
+# one gets one as wide as its noise (6 mA is 0.49 steps).
+NOISE_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.8)
+# Where a start at a gain more than RIVAL_GAP (relative) away from the chosen one explains the
+# series almost as well (one screen alone: screen 1 at a gain g looks like screen 2 at 1.1 g), the
+# confidence mixes in its posterior: weight 1 / (1 + exp(score gap / GAIN_DOUBT_NATS)), from
+# RIVAL_MIN_WEIGHT up. The scores are tempered log-likelihoods of thousands of rows whose samples
+# within a stay are far from independent, hence a wide scale (tuned on nilm.stress's tuning seeds).
+RIVAL_GAP = 0.03
+GAIN_DOUBT_NATS = 10.0
+RIVAL_MIN_WEIGHT = 0.01
 # The switching rates EM finds are pulled towards the trained ones by this many switches.
 RATE_PRIOR_SWITCHES = 4.0
 
@@ -76,6 +88,9 @@ class Fit:
     stay: np.ndarray  # (3,) each device's stay per SECONDS_PER_ROW on this series
     drift_rows: np.ndarray = None  # a drifting gain: drift_gains at these rows, interpolated
     drift_gains: np.ndarray = None
+    noise: float = 0.0  # sd (meter steps) of the noise on the series (NOISE_GRID)
+    rival: object = None  # a Fit at a rival gain the confidence weighs in (see RIVAL_GAP), or None
+    rival_weight: float = 0.0
 
     def gains(self, rows):
         """The gain of each of these rows: the series' gain, or the drifting one."""
@@ -110,14 +125,15 @@ def transitions(model, stay, seconds, gate, period):
     return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
 
 
-def log_likelihoods(model, joint_pmf, gains, series):
+def log_likelihoods(model, joint_pmf, gains, series, noise=0.0):
     # Samples of one stay are not independent draws (a level wanders within a stay): each
     # counts as emission_weight of one, or a long stay's small bias outvotes the chain.
-    return np.float32(model.emission_weight) * log_emission(joint_pmf, gains, series.bins) + series.tree_term
+    return (np.float32(model.emission_weight) * log_emission(joint_pmf, gains, series.bins, noise=noise)
+            + series.tree_term)
 
 
 def emission(model, fit, series, rows):
-    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series)
+    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series, fit.noise)
 
 
 def adapt_rows(n):
@@ -141,45 +157,69 @@ def adapt(model, sample, rows, n, first_gain, period):
     A gain ~10 % off can swap the screens (screen 2's ON x 1.1 ~ screen 1's ON), a local optimum
     EM does not leave; so one round starts from every start_gains (near the first estimate and
     across the whole GAIN_RANGE: the first estimate may itself be that far off), and the
-    start whose second round scores the highest likelihood goes on. The switching rates are
-    re-estimated in the rounds after that, and last the gain may drift (drifting_gain)."""
+    start whose second round scores the highest likelihood goes on (the likeliest one at a gain
+    far from it stays as the rival the confidence weighs in: rival_of). The round after that runs
+    from every noise of NOISE_GRID and keeps the likeliest (a noisy series needs an emission as
+    wide as its noise, a clean one a sharp one); the switching rates are re-estimated from then
+    on, and last the gain may drift (drifting_gain)."""
     prior = smooth_pmfs(model.step_pmfs_, model.pmf_smoothing)
     stay = np.asarray(model.stay_, dtype=float)
-    pmfs, gain = prior, first_gain
+    pmfs, gain, noise, rival, weight = prior, first_gain, 0.0, None, 0.0
     if model.adapt_iterations >= 2:
         starts = {}
         gains = start_gains(model, sample, first_gain, stay, prior, period)
-        for p, g, _, _ in _em_rounds(model, [(prior, g) for g in gains], sample, rows, stay, prior, period):
+        for p, g, _, _ in _em_rounds(model, [(prior, g, 0.0) for g in gains], sample, rows, stay, prior,
+                                     period):
             starts.setdefault(g, p)
-        second = _em_rounds(model, [(p, g) for g, p in starts.items()], sample, rows, stay, prior, period)
+        second = _em_rounds(model, [(p, g, 0.0) for g, p in starts.items()], sample, rows, stay, prior,
+                            period)
         pmfs, gain, _, _ = max(second, key=lambda r: r[2])
-    for _ in range(model.adapt_iterations - 2 if model.adapt_iterations >= 2 else model.adapt_iterations):
-        pmfs, gain, _, stay = _em_rounds(model, [(pmfs, gain)], sample, rows, stay, prior, period)[0]
-    return Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period))
+        rival, weight = rival_of(second)
+    for i in range(model.adapt_iterations - 2 if model.adapt_iterations >= 2 else model.adapt_iterations):
+        noises = NOISE_GRID if i == 0 else (noise,)
+        found = _em_rounds(model, [(pmfs, gain, z) for z in noises], sample, rows, stay, prior, period)
+        best = max(range(len(noises)), key=lambda k: found[k][2])
+        (pmfs, gain, _, stay), noise = found[best], noises[best]
+    if rival is not None:
+        rival = Fit(rival[0], rival[1], stay, noise=noise)
+    return Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
+               noise=noise, rival=rival, rival_weight=weight)
+
+
+def rival_of(results):
+    """(the likeliest of EM's results at a gain more than RIVAL_GAP away from the best one, its
+    weight), or (None, 0) where there is none of weight RIVAL_MIN_WEIGHT."""
+    best = max(results, key=lambda r: r[2])
+    far = [r for r in results if abs(r[1] / best[1] - 1) > RIVAL_GAP]
+    if not far:
+        return None, 0.0
+    rival = max(far, key=lambda r: r[2])
+    weight = 1 / (1 + np.exp(min((best[2] - rival[2]) / GAIN_DOUBT_NATS, 700.0)))
+    return (rival, float(weight)) if weight >= RIVAL_MIN_WEIGHT else (None, 0.0)
 
 
 def _em_rounds(model, params, sample, rows, stay, prior, period):
-    """One EM round from each (pmfs, gain) -> [(pmfs, gain, log posterior of the gain and the
-    step distributions before the round, stay)]. The candidates are decoded side by side as one
-    long series: one pass of the Python loop for all of them."""
+    """One EM round from each (pmfs, gain, noise) -> [(pmfs, gain, log posterior of the gain and
+    the step distributions before the round, stay)]. The candidates are decoded side by side as
+    one long series: one pass of the Python loop for all of them."""
     matrices, which = transitions(model, stay, sample.seconds, sample.gate, period)
-    joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _ in params]
+    joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _, _ in params]
     prior_joint = joint_step_pmf(prior)
-    emissions = np.concatenate([log_likelihoods(model, jp, g, sample)
-                                for jp, (_, g) in zip(joint_pmfs, params)])
+    emissions = np.concatenate([log_likelihoods(model, jp, g, sample, z)
+                                for jp, (_, g, z) in zip(joint_pmfs, params)])
     weights, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
                                   which=np.tile(which, len(params)))
     out = []
     n = sample.bins.size
-    for i, (pmfs, gain) in enumerate(params):
+    for i, (pmfs, gain, noise) in enumerate(params):
         part = weights[i * n:(i + 1) * n]
         counts = state_histogram(sample.bins, part)
         score = (float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
                  + gain_log_prior(gain, model.gain_prior_))
         # The gain is the scale against the trained distributions: fitted against the adapted
         # ones, the gain and the distributions could trade places and wander together.
-        new_gain = fit_gain(counts, prior_joint, model.gain_prior_)
-        out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength), new_gain, score,
+        new_gain = fit_gain(counts, prior_joint, model.gain_prior_, noise=noise)
+        out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise), new_gain, score,
                     switching_stay(part, rows, sample.seconds, model.stay_)))
     return out
 
@@ -201,7 +241,7 @@ def switching_stay(weights, rows, seconds, trained_stay):
     return stay
 
 
-def drifting_gain(model, sample, rows, pmfs, gain, stay, period):
+def drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise=0.0):
     """The gain of every row: each block of drift_block sampled rows takes the gain in gain x
     DRIFT_FACTORS under which the HMM finds the block likeliest (the chain weighs a switch
     against a gain change, as fitting the gain to decoded states cannot), with a normal prior
@@ -213,7 +253,7 @@ def drifting_gain(model, sample, rows, pmfs, gain, stay, period):
     matrices, which = transitions(model, stay, sample.seconds, sample.gate, period)
     joint_pmf = joint_step_pmf(pmfs)
     candidates = gain * DRIFT_FACTORS
-    emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, sample) for g in candidates])
+    emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, sample, noise) for g in candidates])
     _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
                             which=np.tile(which, candidates.size))
     blocks = np.array_split(np.arange(rows.size), n_blocks)

@@ -113,23 +113,28 @@ def _decode(model, plan, current, seconds, start, stop, margin, confidence, exac
     aligned = start + -(-(stop - start) // DECODE_CHUNK) * DECODE_CHUNK
     lo, hi = max(start - margin, 0), min(aligned + margin, n)
     series = series_of(current, seconds, lo, hi, plan.tree_term)
-    log_emission = emission(model, plan.fit, series, np.arange(lo, hi))
     matrices, which = transitions(model, plan.fit.stay, series.seconds, series.gate, plan.period)
-    if exact:
-        chunk, margin = max(n, 1), 0
-    else:
-        chunk = DECODE_CHUNK
-        # The window's place in the padded series: rows before 0 or after n are padding.
-        before = lo - (start - margin)
-        log_emission = np.pad(log_emission, ((before, 0), (0, 0)))
-        which = np.pad(which, (before, 0))
-        size = -(-(stop - start) // chunk) * chunk + 2 * margin
-        log_emission = np.pad(log_emission, ((0, size - log_emission.shape[0]), (0, 0)))
-        which = np.pad(which, (0, size - which.size))
+    chunk = max(n, 1) if exact else DECODE_CHUNK
+    margin = 0 if exact else margin
+    # The window's place in the padded series: rows before 0 or after n are padding.
+    before, size = lo - (start - margin), -(-(stop - start) // chunk) * chunk + 2 * margin
+
+    def laid_out(values):
+        return values if exact else np.pad(values, ((before, size - before - values.shape[0]),)
+                                           + ((0, 0),) * (values.ndim - 1))
+
+    log_emission = laid_out(emission(model, plan.fit, series, np.arange(lo, hi)))
+    which = laid_out(which)
     joint = viterbi_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
     if not confidence:
         return Batch(start, joint)
     weights = posterior_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
+    rival = plan.fit.rival
+    if rival is not None:
+        # Another gain explains the series almost as well: its posterior has its share.
+        rival_emission = laid_out(emission(model, rival, series, np.arange(lo, hi)))
+        rival_weights = posterior_padded(rival_emission, matrices, which, chunk, margin)[:stop - start]
+        weights = (1 - plan.fit.rival_weight) * weights + plan.fit.rival_weight * rival_weights
     return Batch(start, joint, *confidence_of(weights, joint))
 
 

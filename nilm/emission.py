@@ -3,13 +3,18 @@
     step_pmfs(pools) -> (devices, 3, N_STEPS): P(a device in a state draws k steps)
     smooth_pmfs(pmfs, share) -> the same with a share moved to the neighbouring steps
     joint_step_pmf(pmfs) -> (18, 3 * N_STEPS): P(the three devices sum to s steps | joint state)
-    log_emission_table(joint_pmf, gain) -> (N_BINS, 18): log P(observed step | joint state, gain)
-    rounding_kernel(gains, n_sums) -> P(observed step | sum of the devices' steps, gain)
+    log_emission_table(joint_pmf, gain, noise=0) -> (N_BINS, 18): log P(observed step | joint state, gain)
+    rounding_kernel(gains, n_sums, noise=0) -> P(observed step | sum of the devices' steps, gain)
+    normal_cdf(z) -> the standard normal CDF (numpy only: labelling imports no scipy)
     observed_bins(current) -> int steps of the despiked current
     state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
-    fit_gain(histogram, joint_pmf, centre, grid, sd) -> the gain that best explains those counts
+    fit_gain(histogram, joint_pmf, centre, grid, sd, noise=0) -> the gain that best explains those counts
     GAIN_RANGE, GAIN_GRID, GAIN_CENTRE, GAIN_PRIOR_SD: the one gain range every estimate uses
-    adapt_pmfs(histogram, pmfs, gain, prior, strength) -> one EM update of the step distributions
+    adapt_pmfs(histogram, pmfs, gain, prior, strength, noise=0) -> one EM update of the step distributions
+
+`noise` everywhere is the sd (in meter steps) of noise the series adds to the aggregate before
+the meter rounds it (nilm.adapt estimates it per series): 0 keeps the sharp emission clean
+files need, a noisy file gets an emission as wide as its noise.
 
 The recordings are quantised to QUANTUM_MA, so each device in each state draws from a handful of
 step counts; the aggregate is round(gain * (sum of the three draws)) steps, as nilm.synth makes it
@@ -82,42 +87,74 @@ def joint_step_pmf(pmfs):
     return out
 
 
-def rounding_kernel(gains, n_sums, dither=None):
+def _cdf_and_pdf(z):
+    """The standard normal CDF (Abramowitz & Stegun 7.1.26, error < 1.5e-7) and density, sharing
+    one exp: the noisy tables are built for every gain EM tries."""
+    z = np.asarray(z, dtype=float)
+    t = 1 / (1 + 0.3275911 / np.sqrt(2) * np.abs(z))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    density = np.exp(-0.5 * z * z)
+    return 0.5 * (1 + np.sign(z) * (1 - poly * density)), density / np.sqrt(2 * np.pi)
+
+
+def normal_cdf(z):
+    """Standard normal CDF (numpy only: labelling imports no scipy)."""
+    return _cdf_and_pdf(z)[0]
+
+
+def _uniform_normal_cdf(x, half, sd):
+    """P(U + N <= x) for U uniform on +-half and N normal (0, sd): the mean over U of the normal
+    CDF, through its antiderivative y * Phi(y / sd) + sd * phi(y / sd)."""
+    def integral(y):
+        cdf, pdf = _cdf_and_pdf(y / sd)
+        return y * cdf + sd * pdf
+
+    return (integral(x + half) - integral(x - half)) / (2 * half)
+
+
+def rounding_kernel(gains, n_sums, dither=None, noise=0.0):
     """P(observed step b | the devices' steps sum to s, gain g): float (gains, n_sums, N_BINS).
 
     A recorded step count stands for any current within half a step of it, so g x s is spread
     evenly over g x (s +- dither) before the meter rounds it. Exact rounding of g x s (no spread)
     would make a gain such as 1.25 unable to show half the steps (7.5 -> 8, never 7), while the
-    real aggregate shows them all. The first and last bins take everything beyond them."""
+    real aggregate shows them all. Noise of sd `noise` steps adds a normal spread on top. The
+    first and last bins take everything beyond them."""
     dither = DITHER if dither is None else dither
     gains = np.atleast_1d(np.asarray(gains, dtype=float))
     centre = np.multiply.outer(gains, np.arange(n_sums))[..., None]
     half = np.maximum(gains * dither, 1e-6)[:, None, None]
     edges = np.arange(N_BINS + 1) - 0.5
-    cdf = np.clip((edges - (centre - half)) / (2 * half), 0.0, 1.0)
+    if noise > 0:
+        cdf = _uniform_normal_cdf(edges - centre, half, noise)
+    else:
+        cdf = np.clip((edges - (centre - half)) / (2 * half), 0.0, 1.0)
     cdf[..., 0], cdf[..., -1] = 0.0, 1.0
     return np.diff(cdf, axis=-1)
 
 
-def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR):
+def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR, noise=0.0):
     """log P(observed step | joint state, gain) for every gain: float32 (gains, N_BINS, 18)."""
-    tables = np.matmul(joint_pmf, rounding_kernel(gains, joint_pmf.shape[1])).transpose(0, 2, 1)
+    # Sums no joint state reaches need no row of the kernel.
+    used = int(np.flatnonzero(joint_pmf.any(axis=0))[-1]) + 1 if joint_pmf.any() else 1
+    kernel = rounding_kernel(gains, used, noise=noise)
+    tables = np.matmul(joint_pmf[:, :used], kernel).transpose(0, 2, 1)
     return np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32)
 
 
-def log_emission_table(joint_pmf, gain, floor=EMISSION_FLOOR):
+def log_emission_table(joint_pmf, gain, floor=EMISSION_FLOOR, noise=0.0):
     """log P(observed step | joint state, gain), float32 (N_BINS, 18)."""
-    return _log_tables(joint_pmf, gain, floor)[0]
+    return _log_tables(joint_pmf, gain, floor, noise)[0]
 
 
-def log_emission(joint_pmf, gains, bins, floor=EMISSION_FLOOR):
+def log_emission(joint_pmf, gains, bins, floor=EMISSION_FLOOR, noise=0.0):
     """log P(each row's observed step | joint state) under each row's own gain: float32 (n, 18).
     gains: one number, or one per row (a drifting gain; rounded to GAIN_STEP)."""
     if np.ndim(gains) == 0:
-        return log_emission_table(joint_pmf, gains, floor)[bins]
+        return log_emission_table(joint_pmf, gains, floor, noise)[bins]
     steps = np.rint(np.asarray(gains) / GAIN_STEP).astype(np.int64)
     unique, index = np.unique(steps, return_inverse=True)
-    return _log_tables(joint_pmf, unique * GAIN_STEP, floor)[index.ravel(), bins]
+    return _log_tables(joint_pmf, unique * GAIN_STEP, floor, noise)[index.ravel(), bins]
 
 
 def observed_bins(current):
@@ -136,12 +173,12 @@ def gain_log_prior(gain, centre=GAIN_CENTRE, sd=GAIN_PRIOR_SD):
     return -0.5 * ((np.asarray(gain) - centre) / sd) ** 2
 
 
-def fit_gain(histogram, joint_pmf, centre=GAIN_CENTRE, grid=GAIN_GRID, sd=GAIN_PRIOR_SD):
+def fit_gain(histogram, joint_pmf, centre=GAIN_CENTRE, grid=GAIN_GRID, sd=GAIN_PRIOR_SD, noise=0.0):
     """The gain on the grid under which the counted steps are likeliest (MAP, gain_log_prior):
     every COARSE-th gain first, then the grid around the best of those (a plateau of equal
     likelihood spans about 1 / (steps of the sum) ~ 0.025, several coarse steps)."""
     def best(gains):
-        scores = (np.einsum("gbj,bj->g", _log_tables(joint_pmf, gains), histogram)
+        scores = (np.einsum("gbj,bj->g", _log_tables(joint_pmf, gains, noise=noise), histogram)
                   + gain_log_prior(gains, centre, sd))
         return int(np.argmax(scores))
 
@@ -150,7 +187,7 @@ def fit_gain(histogram, joint_pmf, centre=GAIN_CENTRE, grid=GAIN_GRID, sd=GAIN_P
     return float(grid[near][best(grid[near])])
 
 
-def adapt_pmfs(histogram, pmfs, gain, prior, strength):
+def adapt_pmfs(histogram, pmfs, gain, prior, strength, noise=0.0):
     """One EM update of every device's step distribution from the counts of the joint states.
 
     For each joint state and observed step, the three devices' draws are shared out in
@@ -160,7 +197,7 @@ def adapt_pmfs(histogram, pmfs, gain, prior, strength):
     """
     support = [[np.flatnonzero(prior[d, k]) for k in range(prior.shape[1])] for d in range(len(SHAPE))]
     counts = np.zeros_like(pmfs)
-    kernel = rounding_kernel(gain, 3 * N_STEPS)[0]
+    kernel = rounding_kernel(gain, 3 * N_STEPS, noise=noise)[0]
     for j in range(N_JOINT):
         if not histogram[:, j].any():
             continue
@@ -170,7 +207,7 @@ def adapt_pmfs(histogram, pmfs, gain, prior, strength):
         sums = np.add.outer(np.add.outer(steps[0], steps[1]), steps[2])
         p_sum = np.bincount(sums.ravel(), weights=draws.ravel(), minlength=kernel.shape[0])
         p_bin = p_sum @ kernel
-        per_bin = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 0)
+        per_bin = np.divide(histogram[:, j], p_bin, out=np.zeros(N_BINS), where=p_bin > 1e-12)
         share = draws * (kernel @ per_bin)[sums]
         for d, (k, s) in enumerate(zip(states, steps)):
             counts[d, k, s] += share.sum(axis=tuple(a for a in range(3) if a != d))

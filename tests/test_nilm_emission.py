@@ -103,3 +103,31 @@ def test_a_gain_that_lands_on_half_steps_can_show_both_neighbours():
     # 6 steps x 1.25 = 7.5: the meter shows 7 or 8, never one of them only.
     assert kernel[1, 6, 7] == pytest.approx(0.5) and kernel[1, 6, 8] == pytest.approx(0.5)
     assert kernel[1, 5, 6] == pytest.approx(1.0)  # 6.25: far from a tie
+
+
+def test_normal_cdf_matches_the_error_function():
+    import math
+
+    from nilm.emission import normal_cdf
+
+    z = np.linspace(-6, 6, 241)
+    exact = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in z])
+    assert np.abs(normal_cdf(z) - exact).max() < 2e-7
+
+
+def test_noise_widens_the_rounding_like_normal_noise_before_the_meter():
+    from nilm.emission import normal_cdf, rounding_kernel
+
+    sharp = rounding_kernel([1.0], 10)
+    assert np.allclose(rounding_kernel([1.0], 10, noise=1e-4), sharp, atol=1e-9)
+    # A sum of 5 steps with noise of 0.5 steps sd: the meter shows 4, 5 or 6 as a normal
+    # variable rounds (the dither of +-0.03 steps hardly changes it).
+    noisy = rounding_kernel([1.0], 10, noise=0.5)[0, 5]
+    assert np.allclose(rounding_kernel([1.0, 1.25], 10, noise=0.5).sum(axis=-1), 1)
+    assert noisy[5] == pytest.approx(normal_cdf(1.0) - normal_cdf(-1.0), abs=2e-3)
+    assert noisy[6] == pytest.approx(normal_cdf(3.0) - normal_cdf(1.0), abs=2e-3)
+    # The emission of a noisy series lets a state show steps a sharp one calls impossible.
+    joint = joint_step_pmf(PMFS)
+    screen1_on = np.ravel_multi_index((2, 0, 0), (3, 3, 2))
+    assert log_emission_table(joint, 1.0)[15, screen1_on] < np.log(1e-3)
+    assert log_emission_table(joint, 1.0, noise=0.8)[15, screen1_on] > np.log(1e-2)

@@ -118,3 +118,9 @@ def test_tuning_seeds_only_go_with_the_stress_matrix(capsys):
         evaluate.main(["--tuning"])
     assert stopped.value.code == 2
     assert "--tuning goes with --stress-only" in capsys.readouterr().err
+
+
+def test_a_scenario_short_of_a_passing_ceiling_still_names_its_known_limit():
+    verdict, reason = stress_matrix.verdict("only_screen2", 0.84, 0.977)
+    assert verdict == "not met"
+    assert "0.9 x screen 1" in reason and "0.977" in reason
