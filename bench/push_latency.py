@@ -116,10 +116,20 @@ class Socket(asyncio.Protocol):
                 length, head = int.from_bytes(buffer[at + 2:at + 10], "big"), 10
             if len(buffer) - at < head + length:
                 break
-            if buffer[at] & 0x0F == 1 and (match := FRAME_HEAD.match(buffer, at + head)):
+            opcode = buffer[at] & 0x0F
+            if opcode == 1 and (match := FRAME_HEAD.match(buffer, at + head)):
                 self.frames.append((int(match[1]), int(match[2]), received))
+            elif opcode == 9:  # answered as browsers do, or the server closes us as dead
+                self.transport.write(pong(bytes(buffer[at + head:at + head + length])))
             at += head + length
         del buffer[:at]
+
+
+def pong(payload):
+    """A client's pong frame (client frames are masked) carrying the ping's payload (< 126 B)."""
+    mask = os.urandom(4)
+    return bytes([0x8A, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 async def open_socket(port, since):

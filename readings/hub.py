@@ -21,6 +21,7 @@ from wsproto.frame_protocol import FrameProtocol
 from . import alerts
 from .feed import CHANNEL, changes_since, encode, last_change_id, now_ms
 from .models import db
+from .retention import pruned_through
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,17 @@ def frame(prev, changes, resync=False):
     if resync:
         message["resync"] = True
     return encode(message)
+
+
+def os_poll():
+    """select.poll as the OS has it. Under gevent's monkey patching select.poll goes through the
+    event loop: even poll(0) yields, costs ~40 us, and can report a writable socket as not
+    writable, which closed healthy pages. The hub only asks "can this take a frame right now?"."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return select.poll()
+    return monkey.get_original("select", "poll")()
 
 
 def wire(text):
@@ -75,7 +87,7 @@ class Peer:
         self.lock = threading.Lock()
         self.closed = threading.Event()
         # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
-        self.poller = select.poll()
+        self.poller = os_poll()
         self.poller.register(ws.sock, select.POLLOUT)
 
     def close(self):
@@ -165,7 +177,10 @@ class Client(Peer):
                 if len(self.pending) > self.max_pending:
                     self.closed.set()
                 return
-            self._send(changes, data if prev == self.sent else None)
+            if prev != self.sent:
+                self._send(changes)
+            elif self._write(data):  # up to date, as nearly every client is: the shared frame
+                self.sent = changes[-1]["id"]
 
     def replay(self, changes):
         """Socket thread, before going live: send what the log holds after `sent`."""
@@ -199,8 +214,7 @@ class Client(Peer):
         fresh = [c for c in changes if c["id"] > self.sent]
         if changes and not fresh:
             return
-        if not self._write(data if data is not None and len(fresh) == len(changes)
-                           else wire(frame(self.sent, fresh))):
+        if not self._write(data if data is not None else wire(frame(self.sent, fresh))):
             return
         if fresh:
             self.sent = fresh[-1]["id"]
@@ -311,7 +325,10 @@ class Hub:
                 changes = changes_since(self.last_id)
                 if not changes:
                     break
-                self._dispatch(changes)
+                # Retention pruned changes after the newest we handed out (only a hub that fell
+                # that far behind): our clients missed them, and start again from a snapshot.
+                # Read after the changes, so a prune in between is seen.
+                self._dispatch(changes, resync=pruned_through() > self.last_id)
             db.session.remove()
 
     def _to_alert_clients(self, make_text):
@@ -326,10 +343,10 @@ class Hub:
         for client in clients:
             client.deliver(data)
 
-    def _dispatch(self, changes):
+    def _dispatch(self, changes, resync=False):
         with self.lock:  # with the list: see connect_at_head
             prev, self.last_id = self.last_id, changes[-1]["id"]
             clients = list(self.clients)
-        data = wire(frame(prev, changes))  # framed once for every client that is up to date
+        data = wire(frame(prev, changes, resync))  # framed once for every client up to date
         for client in clients:
             client.deliver(prev, changes, data)
