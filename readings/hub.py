@@ -167,7 +167,7 @@ class Client(Peer):
         self.pending = []
         self.live = False
 
-    def deliver(self, prev, changes, data):
+    def deliver(self, prev, changes, data, resync=False):
         """Hub thread: send `changes` (already framed as `data` after `prev`), or keep them."""
         with self.lock:
             if self.closed.is_set():
@@ -178,7 +178,7 @@ class Client(Peer):
                     self.closed.set()
                 return
             if prev != self.sent:
-                self._send(changes)
+                self._send(changes, resync=resync)
             elif self._write(data):  # up to date, as nearly every client is: the shared frame
                 self.sent = changes[-1]["id"]
 
@@ -210,11 +210,11 @@ class Client(Peer):
             self.live = False
             self.closed.set()
 
-    def _send(self, changes, data=None):
+    def _send(self, changes, data=None, resync=False):
         fresh = [c for c in changes if c["id"] > self.sent]
         if changes and not fresh:
             return
-        if not self._write(data if data is not None else wire(frame(self.sent, fresh))):
+        if not self._write(data if data is not None else wire(frame(self.sent, fresh, resync))):
             return
         if fresh:
             self.sent = fresh[-1]["id"]
@@ -349,4 +349,4 @@ class Hub:
             clients = list(self.clients)
         data = wire(frame(prev, changes, resync))  # framed once for every client up to date
         for client in clients:
-            client.deliver(prev, changes, data)
+            client.deliver(prev, changes, data, resync)
