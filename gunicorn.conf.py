@@ -22,7 +22,8 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
 workers = whole_number("WEB_PROCESSES", "2")
 # gthread, because flask-sock holds each WebSocket on a thread of its own for as long as the page
 # is open: a process serves at most WEB_THREADS sockets and requests at once. Idle threads are
-# only made when needed, so a high ceiling is cheap.
+# only made when needed, so a high ceiling is cheap. (Each socket also has simple_websocket's
+# reader thread, outside this pool, and a file descriptor: see the README for 5,000 pages.)
 worker_class = "gthread"
 threads = whole_number("WEB_THREADS", "1000")
 worker_connections = threads + 100  # room for kept-alive connections beside busy threads

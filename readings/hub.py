@@ -13,13 +13,15 @@ import json
 import logging
 import select
 import threading
+from socket import MSG_DONTWAIT
 
 import redis
-from simple_websocket import ConnectionClosed
+from wsproto.frame_protocol import FrameProtocol
 
 from . import alerts
 from .feed import CHANNEL, changes_since, encode, last_change_id, now_ms
 from .models import db
+from .retention import pruned_through
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,24 @@ def frame(prev, changes, resync=False):
     if resync:
         message["resync"] = True
     return encode(message)
+
+
+def os_poll():
+    """select.poll as the OS has it. Under gevent's monkey patching select.poll goes through the
+    event loop: even poll(0) yields, costs ~40 us, and can report a writable socket as not
+    writable, which closed healthy pages. The hub only asks "can this take a frame right now?"."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return select.poll()
+    return monkey.get_original("select", "poll")()
+
+
+def wire(text):
+    """A message as the bytes of one WebSocket text frame, the same for every client: our sockets
+    negotiate no extension (socket.decline_extensions), so a change is framed once per process,
+    not once per client. A fresh FrameProtocol: it keeps state between the parts of a message."""
+    return bytes(FrameProtocol(client=False, extensions=[]).send_data(text, fin=True))
 
 
 def alert_snapshot_frame():
@@ -67,25 +87,29 @@ class Peer:
         self.lock = threading.Lock()
         self.closed = threading.Event()
         # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
-        self.poller = select.poll()
+        self.poller = os_poll()
         self.poller.register(ws.sock, select.POLLOUT)
 
     def close(self):
         with self.lock:
             self.closed.set()
 
-    def _write(self, text):
-        """Send text (holding the lock); False, and closed, when the peer cannot take it."""
+    def _write(self, data):
+        """Send one framed message (holding the lock); False, and closed, when the peer cannot
+        take all of it now. Never waits: the hub thread sends to every client in turn."""
         try:
-            if not self.poller.poll(0):
-                log.warning("closing a WebSocket that is not reading; it will reconnect")
-                self.closed.set()
-                return False
-            self.ws.send(text)
-        except (OSError, ConnectionClosed):  # the peer went away; its socket thread cleans up
-            self.closed.set()
-            return False
-        return True
+            if not self.ws.connected:  # the peer went away; its socket thread cleans up
+                return self._give_up()
+            if self.poller.poll(0) and self.ws.sock.send(data, MSG_DONTWAIT) == len(data):
+                return True
+        except OSError:
+            return self._give_up()
+        log.warning("closing a WebSocket that is not reading; it will reconnect")
+        return self._give_up()
+
+    def _give_up(self):
+        self.closed.set()
+        return False
 
 
 class AlertClient(Peer):
@@ -98,14 +122,15 @@ class AlertClient(Peer):
         self.pending = []
         self.live = False
 
-    def deliver(self, text):
+    def deliver(self, data):
+        """Hub thread: one framed message (wire)."""
         with self.lock:
             if self.closed.is_set():
                 return
             if self.live:
-                self._write(text)
+                self._write(data)
                 return
-            self.pending.append(text)
+            self.pending.append(data)
             if len(self.pending) > self.max_pending:
                 self.closed.set()
 
@@ -118,8 +143,8 @@ class AlertClient(Peer):
         """Socket thread: the snapshot, then what arrived while it was read (the page applies a
         start or end it already has harmlessly), then live."""
         with self.lock:
-            for text in [snapshot_text, *self.pending]:
-                if not self._write(text):
+            for data in [wire(snapshot_text), *self.pending]:
+                if not self._write(data):
                     return
             self.pending = []
             self.live = True
@@ -142,8 +167,8 @@ class Client(Peer):
         self.pending = []
         self.live = False
 
-    def deliver(self, prev, changes, text):
-        """Hub thread: send `changes` (already encoded as `text` after `prev`), or keep them."""
+    def deliver(self, prev, changes, data, resync=False):
+        """Hub thread: send `changes` (already framed as `data` after `prev`), or keep them."""
         with self.lock:
             if self.closed.is_set():
                 return
@@ -152,7 +177,10 @@ class Client(Peer):
                 if len(self.pending) > self.max_pending:
                     self.closed.set()
                 return
-            self._send(changes, text if prev == self.sent else None)
+            if prev != self.sent:
+                self._send(changes, resync=resync)
+            elif self._write(data):  # up to date, as nearly every client is: the shared frame
+                self.sent = changes[-1]["id"]
 
     def replay(self, changes):
         """Socket thread, before going live: send what the log holds after `sent`."""
@@ -175,19 +203,18 @@ class Client(Peer):
     def resync(self):
         """Socket thread, first thing: the client's `since` was not usable; we start at `sent`."""
         with self.lock:
-            self._send([], frame(self.sent, [], resync=True))
+            self._send([], wire(frame(self.sent, [], resync=True)))
 
     def close(self):
         with self.lock:
             self.live = False
             self.closed.set()
 
-    def _send(self, changes, text=None):
+    def _send(self, changes, data=None, resync=False):
         fresh = [c for c in changes if c["id"] > self.sent]
         if changes and not fresh:
             return
-        if not self._write(text if text is not None and len(fresh) == len(changes)
-                           else frame(self.sent, fresh)):
+        if not self._write(data if data is not None else wire(frame(self.sent, fresh, resync))):
             return
         if fresh:
             self.sent = fresh[-1]["id"]
@@ -211,8 +238,25 @@ class Hub:
         threading.Thread(target=self._run, name="readings-hub", daemon=True).start()
 
     def connect(self, ws, sent):
+        """Register a socket whose client has seen changes up to `sent`; news waits in its
+        `pending` until its socket thread has replayed from the log and called go_live."""
         client = Client(ws, sent)
         with self.lock:
+            self.clients.add(client)
+        return client
+
+    def connect_at_head(self, ws, sent):
+        """Register a socket whose client has seen every change this hub has handed out (`sent`
+        is the newest), live at once: there is nothing to replay, so no database query. None
+        when `sent` is not the newest (the socket reads the log instead).
+
+        Decided under the lock that _dispatch moves last_id under: a change is either handed
+        to this client or already behind `sent`, never lost in between."""
+        with self.lock:
+            if sent is None or sent != self.last_id:
+                return None
+            client = Client(ws, sent)
+            client.live = True
             self.clients.add(client)
         return client
 
@@ -281,7 +325,10 @@ class Hub:
                 changes = changes_since(self.last_id)
                 if not changes:
                     break
-                self._dispatch(changes)
+                # Retention pruned changes after the newest we handed out (only a hub that fell
+                # that far behind): our clients missed them, and start again from a snapshot.
+                # Read after the changes, so a prune in between is seen.
+                self._dispatch(changes, resync=pruned_through() > self.last_id)
             db.session.remove()
 
     def _to_alert_clients(self, make_text):
@@ -291,15 +338,15 @@ class Hub:
         if not clients:
             return
         with self.app.app_context():
-            text = make_text()
+            data = wire(make_text())
             db.session.remove()
         for client in clients:
-            client.deliver(text)
+            client.deliver(data)
 
-    def _dispatch(self, changes):
-        prev, self.last_id = self.last_id, changes[-1]["id"]
-        text = frame(prev, changes)  # encoded once for every client that is up to date
-        with self.lock:
+    def _dispatch(self, changes, resync=False):
+        with self.lock:  # with the list: see connect_at_head
+            prev, self.last_id = self.last_id, changes[-1]["id"]
             clients = list(self.clients)
+        data = wire(frame(prev, changes, resync))  # framed once for every client up to date
         for client in clients:
-            client.deliver(prev, changes, text)
+            client.deliver(prev, changes, data, resync)

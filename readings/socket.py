@@ -1,6 +1,8 @@
 """/ws/readings: replay what a client missed since its last id, then push every change live.
 /ws/alerts: the alerts snapshot, then every alert start and end and every band change, live."""
 import logging
+import threading
+from contextlib import contextmanager
 from socket import SHUT_RD
 from urllib.parse import urlsplit
 
@@ -21,18 +23,43 @@ HEARTBEAT_S = 15.0  # at most; with a shorter sampling period, once a period
 MAX_MESSAGE_BYTES = 4096
 PING_INTERVAL_S = 25
 MAX_ID = 2**63 - 1  # the largest id a database integer holds
-# How often a socket thread looks for a closed peer or a client message (the hub does the sending).
-CHECK_S = 1.0
+# How often an alerts socket's thread looks for a closed peer or a client message (the hub does
+# the sending); a readings socket looks once a heartbeat. A peer that is gone is also noticed by
+# the hub's next send, which wakes the thread at once. Each look costs the GIL: at 2,500 sockets a
+# process, looking every second starved gunicorn's own heartbeat.
+CHECK_S = 5.0
 log = logging.getLogger(__name__)
 sock = Sock()
 
 
 def init_app(app, hub):
     app.extensions["readings_hub"] = hub
+    app.extensions["readings_replay_slots"] = threading.BoundedSemaphore(replay_slots(app))
     app.before_request(refuse_cross_origin)
+    app.before_request(decline_extensions)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "ping_interval": PING_INTERVAL_S, "max_message_size": MAX_MESSAGE_BYTES})
     sock.init_app(app)
+
+
+def replay_slots(app):
+    """How many sockets of this process read the log at once: the database pool's steady size
+    (SQLAlchemy's default 5), leaving its overflow to the hub, the relay and the pages. A storm of
+    reconnecting pages waits its turn here instead of timing out on the pool."""
+    with app.app_context():
+        size = getattr(db.engine.pool, "size", None)
+        return max(1, size()) if callable(size) else 1
+
+
+@contextmanager
+def replay_slot():
+    """One of the process's replay slots, and the database session given back on leaving: a
+    socket holds a connection only while it reads, never while it sends."""
+    with current_app.extensions["readings_replay_slots"]:
+        try:
+            yield
+        finally:
+            db.session.remove()
 
 
 def same_origin(origin, host):
@@ -47,6 +74,15 @@ def refuse_cross_origin():
     if request.path in (PATH, ALERTS_PATH) and not same_origin(request.headers.get("Origin"), request.host):
         log.warning("refused cross-origin WebSocket from %r", request.headers.get("Origin"))
         abort(403)
+
+
+def decline_extensions():
+    """Our sockets take no extension (browsers offer permessage-deflate, which simple_websocket
+    would accept): a compressor per socket holds ~260 KB of zlib state per open page and CPU for each
+    send of frames of a few hundred bytes, and without it a change is framed once for every
+    client (hub.wire). simple_websocket negotiates from the request's headers."""
+    if request.path in (PATH, ALERTS_PATH):
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
 def parse_since(value):
@@ -73,16 +109,22 @@ def start_id(value, newest, pruned=0):
 @sock.route(PATH)
 def readings_socket(ws):
     hub = current_app.extensions["readings_hub"]
-    since, resync = start_id(request.args.get("since"), last_change_id(), pruned_through())
-    # Registered before reading the log, so nothing falls between the replay and live news.
-    client = hub.connect(ws, since)
+    value = request.args.get("since")
+    # A page that has seen the newest change the hub handed out (most reconnects, and every page
+    # opened since the last change) needs nothing from the log.
+    client, resync = hub.connect_at_head(ws, parse_since(value)), False
+    if client is None:
+        with replay_slot():
+            since, resync = start_id(value, last_change_id(), pruned_through())
+        # Registered before reading the log, so nothing falls between the replay and live news.
+        client = hub.connect(ws, since)
     heartbeat_s = min(HEARTBEAT_S, float(current_app.config.get("SAMPLE_PERIOD_S", HEARTBEAT_S)))
     try:
         if resync:
             client.resync()
-        _replay(client)
-        client.go_live()
-        db.session.remove()
+        if not client.live:
+            _replay(client)
+            client.go_live()
         _serve(ws, client, heartbeat_s)
     finally:
         _end(hub, client, ws)
@@ -106,12 +148,10 @@ def alerts_socket(ws):
 def _serve(ws, client, heartbeat_s=None):
     """The socket thread's part while the hub sends: notice a closed peer, drop what the client
     says, and send a heartbeat every heartbeat_s (None: none)."""
-    idle_s = 0.0
-    while ws.connected and not client.closed.wait(CHECK_S):
-        idle_s += CHECK_S
-        if heartbeat_s is not None and idle_s >= heartbeat_s:
+    look_s = heartbeat_s or CHECK_S
+    while ws.connected and not client.closed.wait(look_s):
+        if heartbeat_s is not None:
             client.heartbeat()
-            idle_s = 0.0
         _ignore_client_messages(ws)
 
 
@@ -123,7 +163,13 @@ def _end(hub, client, ws):
 
 
 def _replay(client):
-    while not client.closed.is_set() and (changes := changes_since(client.sent)):
+    """Send what the log holds after the client's id, a batch at a time; the database connection
+    is held for each read only, in one of the process's replay slots."""
+    while not client.closed.is_set():
+        with replay_slot():
+            changes = changes_since(client.sent)
+        if not changes:
+            return
         client.replay(changes)
 
 
