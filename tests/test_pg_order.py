@@ -86,8 +86,12 @@ def test_the_listener_reconnects_after_a_postgresql_restart(web_server, db_exec,
 
 def test_writes_wake_the_relay_without_a_table_check(web_server, db_exec, pg_server):
     """The web process holds a LISTEN connection, and does not run the log query while idle."""
-    listening = db_exec("SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN reading_changes'")
-    assert listening == [(1,)]
+    # The relay's thread starts listening a moment after the server answers: under load, later.
+    deadline = time.monotonic() + 60
+    while (listening := db_exec("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE query = 'LISTEN reading_changes'")) != [(1,)]:
+        assert listening == [(0,)] and time.monotonic() < deadline, listening
+        time.sleep(0.1)
     transactions = ("SELECT xact_commit + xact_rollback FROM pg_stat_database "
                     "WHERE datname = current_database()")
     before = db_exec(transactions)[0][0]
