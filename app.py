@@ -66,6 +66,7 @@ def layout():
 # for a year without asking again. An asset fetched without its `m` (a hand-typed URL) is
 # revalidated every time (ETag / Last-Modified from send_file), so an edit is never hidden.
 YEAR_S = 365 * 24 * 3600
+IMMUTABLE = f"public, max-age={YEAR_S}, immutable"
 SUITES, ASSETS = "/_dash-component-suites/", "/assets/"
 # What we serve that is text (the CSV export included); images are compressed already.
 COMPRESSIBLE = ["text/html", "text/css", "text/csv", "text/plain", "text/javascript",
@@ -87,7 +88,7 @@ def cache_control(path, query):
     """The Cache-Control for a static URL, or None to leave it as it is (pages, callbacks, API,
     an unfingerprinted component URL, which Dash already answers with an ETag)."""
     if immutable(path, query):
-        return f"public, max-age={YEAR_S}, immutable"
+        return IMMUTABLE
     if path.startswith(ASSETS):
         return "no-cache"
     return None
@@ -97,8 +98,7 @@ def set_cache_headers(response):
     value = cache_control(request.path, request.args)
     if value and response.status_code in (200, 304):
         response.headers["Cache-Control"] = value
-    if response.status_code == 200 and response.is_streamed and immutable(request.path,
-                                                                          request.args):
+    if response.status_code == 200 and response.is_streamed and value == IMMUTABLE:
         # An asset is sent as a stream, which flask-compress gzips anew on every request (1.5 MB
         # of plotly.js). Read whole, it is compressed once per process, in brotli when accepted,
         # and served from ImmutableOnlyCache after that. (Flask runs this before flask-compress.)

@@ -14,7 +14,7 @@ talking). readings.store runs the query; assets/monitor.js keeps it live:
 """
 import math
 
-from sqlalchemy import BigInteger, case, literal, select
+from sqlalchemy import JSON, BigInteger, case, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -58,7 +58,9 @@ def bucket_ranges(first_s, stop_s, size_s):
 
 
 class json_list(FunctionElement):
-    """SQL: several values as one JSON array, so one scalar subquery can carry them all."""
+    """SQL: several values as one JSON array, so one scalar subquery can carry them all; read
+    back as a list on either database (the JSON type decodes SQLite's text)."""
+    type = JSON()
     inherit_cache = True
 
 

@@ -80,10 +80,15 @@ def thresholds_frame():
 
 
 class Peer:
-    """A WebSocket that the hub thread writes to: never blocking on a peer that stopped reading."""
+    """A WebSocket that the hub thread writes to: never blocking on a peer that stopped reading.
+    Until its socket thread makes it `live`, what the hub hands it waits in `pending`; a peer
+    that falls more than max_pending behind is closed (it reconnects)."""
 
-    def __init__(self, ws):
+    def __init__(self, ws, max_pending):
         self.ws = ws
+        self.max_pending = max_pending
+        self.pending = []
+        self.live = False
         self.lock = threading.Lock()
         self.closed = threading.Event()
         # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
@@ -92,6 +97,13 @@ class Peer:
 
     def close(self):
         with self.lock:
+            self.live = False
+            self.closed.set()
+
+    def _keep(self, items):
+        """Hub thread, holding the lock, before the peer is live: `items` wait in `pending`."""
+        self.pending.extend(items)
+        if len(self.pending) > self.max_pending:
             self.closed.set()
 
     def _write(self, data):
@@ -117,10 +129,7 @@ class AlertClient(Peer):
     hub hands it before the snapshot is sent waits in `pending`."""
 
     def __init__(self, ws, max_pending=1000):
-        super().__init__(ws)
-        self.max_pending = max_pending
-        self.pending = []
-        self.live = False
+        super().__init__(ws, max_pending)
 
     def deliver(self, data):
         """Hub thread: one framed message (wire)."""
@@ -129,10 +138,8 @@ class AlertClient(Peer):
                 return
             if self.live:
                 self._write(data)
-                return
-            self.pending.append(data)
-            if len(self.pending) > self.max_pending:
-                self.closed.set()
+            else:
+                self._keep([data])
 
     def forget_pending(self):
         """Socket thread, just before reading its snapshot: what came before is in it."""
@@ -161,11 +168,8 @@ class Client(Peer):
     """
 
     def __init__(self, ws, sent, max_pending=10_000):
-        super().__init__(ws)
+        super().__init__(ws, max_pending)
         self.sent = sent
-        self.max_pending = max_pending
-        self.pending = []
-        self.live = False
 
     def deliver(self, prev, changes, data, resync=False):
         """Hub thread: send `changes` (already framed as `data` after `prev`), or keep them."""
@@ -173,9 +177,7 @@ class Client(Peer):
             if self.closed.is_set():
                 return
             if not self.live:
-                self.pending.extend(changes)
-                if len(self.pending) > self.max_pending:
-                    self.closed.set()
+                self._keep(changes)
                 return
             if prev != self.sent:
                 self._send(changes, resync=resync)
@@ -204,11 +206,6 @@ class Client(Peer):
         """Socket thread, first thing: the client's `since` was not usable; we start at `sent`."""
         with self.lock:
             self._send([], wire(frame(self.sent, [], resync=True)))
-
-    def close(self):
-        with self.lock:
-            self.live = False
-            self.closed.set()
 
     def _send(self, changes, data=None, resync=False):
         fresh = [c for c in changes if c["id"] > self.sent]
