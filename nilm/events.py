@@ -25,14 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import NOTHING, SPIKE, STEP
+from nilm.adapt import NOTHING, SENSOR, SPIKE, STEP
 from nilm.devices import DEVICES
 from nilm.emission import GAIN_RANGE
 from nilm.features import CHANGE_WINDOW
 from nilm.states import QUANTUM_MA, despike
 from nilm.tree import TreeArrays
 
-SENSOR = DEVICES.index("Temperature sensor")
 SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
 # The class of a row's event: what the sensor does times what the screens do (both may switch on
 # the same row), class = len(SCREEN_MOVES) * sensor move + screen move.
