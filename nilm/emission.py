@@ -112,18 +112,17 @@ def _uniform_normal_cdf(x, half, sd):
     return (integral(x + half) - integral(x - half)) / (2 * half)
 
 
-def rounding_kernel(gains, n_sums, dither=None, noise=0.0):
+def rounding_kernel(gains, n_sums, noise=0.0):
     """P(observed step b | the devices' steps sum to s, gain g): float (gains, n_sums, N_BINS).
 
     A recorded step count stands for any current within half a step of it, so g x s is spread
-    evenly over g x (s +- dither) before the meter rounds it. Exact rounding of g x s (no spread)
+    evenly over g x (s +- DITHER) before the meter rounds it. Exact rounding of g x s (no spread)
     would make a gain such as 1.25 unable to show half the steps (7.5 -> 8, never 7), while the
     real aggregate shows them all. Noise of sd `noise` steps adds a normal spread on top. The
     first and last bins take everything beyond them."""
-    dither = DITHER if dither is None else dither
     gains = np.atleast_1d(np.asarray(gains, dtype=float))
     centre = np.multiply.outer(gains, np.arange(n_sums))[..., None]
-    half = np.maximum(gains * dither, 1e-6)[:, None, None]
+    half = np.maximum(gains * DITHER, 1e-6)[:, None, None]
     edges = np.arange(N_BINS + 1) - 0.5
     if noise > 0:
         cdf = _uniform_normal_cdf(edges - centre, half, noise)

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import NOTHING, SPIKE, STEP
+from nilm.adapt import NOTHING, SENSOR, SPIKE, STEP
 from nilm.devices import DEVICES
 from nilm.emission import GAIN_RANGE
 from nilm.features import CHANGE_WINDOW
 from nilm.states import QUANTUM_MA, despike
 from nilm.tree import TreeArrays
 
-SENSOR = DEVICES.index("Temperature sensor")
 SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
 # The class of a row's event: what the sensor does times what the screens do (both may switch on
 # the same row), class = len(SCREEN_MOVES) * sensor move + screen move.
@@ -133,9 +132,9 @@ def event_labels(states):
     """The EVENTS class of the step into each row of a (n, 3) state array (row 0: nothing); a
     row next to an event takes its class too (the hand rules' steps may land a row off)."""
     states = np.asarray(states)
-    before, after = np.r_[states[:1], states[:-1]], states
+    before, after = _previous(states), states
     moved = before != after
-    screens_on = ((before[:, SCREENS] == 0) & (after[:, SCREENS] > 0)).any(axis=1)
+    screens_on = _screens_switch_on(states)
     screens_off = ((before[:, SCREENS] > 0) & (after[:, SCREENS] == 0)).any(axis=1)
     conditions = [moved[:, SENSOR] & (after[:, SENSOR] > 0), moved[:, SENSOR], screens_on, screens_off,
                   moved[:, SCREENS].any(axis=1)]
@@ -144,6 +143,16 @@ def event_labels(states):
     exact = len(SCREEN_MOVES) * sensor + screens
     later, earlier = np.r_[exact[1:], 0], np.r_[0, exact[:-1]]
     return np.where(exact != 0, exact, np.where(later != 0, later, earlier))
+
+
+def _previous(states):
+    """Each row's previous row (row 0 its own)."""
+    return np.r_[states[:1], states[:-1]]
+
+
+def _screens_switch_on(states):
+    """bool (n,): some screen leaves OFF into each row."""
+    return ((_previous(states)[:, SCREENS] == 0) & (states[:, SCREENS] > 0)).any(axis=1)
 
 
 def sensor_move(classes):
@@ -167,8 +176,7 @@ def augmented(synthetic, rng):
     from nilm.synth import quantise
 
     spikes = np.where(rng.uniform(size=synthetic.spikes.size) < DROP_SENSOR_SPIKE, 0.0, synthetic.spikes)
-    states = synthetic.states
-    on = ((np.r_[states[:1], states[:-1]][:, SCREENS] == 0) & (states[:, SCREENS] > 0)).any(axis=1)
+    on = _screens_switch_on(synthetic.states)
     added = on & (rng.uniform(size=on.size) < ADD_SCREEN_SPIKE)
     spikes = spikes + added * rng.uniform(*SCREEN_SPIKE_MA, size=on.size)
     noise = rng.normal(0.0, rng.uniform(0.0, NOISE_SD_MA), size=on.size)

@@ -30,8 +30,6 @@ from nilm.states import QUANTUM_MA, fit_states, spike_mask
 from nilm.stress_matrix import matrix_rows
 
 DEFAULT_OUTPUT = REPO_ROOT / "reports" / "nilm_report.html"
-# The report lists this many doubtful stretches of the main file; the rest are counted.
-MAX_DOUBTS = texts.MAX_DOUBTS
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0;
        background: #f6f7f9; color: #212529; overflow-wrap: break-word; }

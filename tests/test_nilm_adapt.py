@@ -16,9 +16,11 @@ def files():
             for name in ("clean", "noise_6mA")}
 
 
-def noise_of(recording):
-    current = recording.max_current
-    return load().plan(current, elapsed_seconds(recording, current.size)).fit.noise
+@pytest.fixture(scope="module")
+def fits(files):
+    """What EM finds on each file (the shipped model's plan), found once for the tests here."""
+    return {name: [load().plan(r.max_current, elapsed_seconds(r, r.max_current.size)).fit for r in found]
+            for name, found in files.items()}
 
 
 def joint_accuracy(recordings, name):
@@ -26,14 +28,14 @@ def joint_accuracy(recordings, name):
     return (np.concatenate([load().predict(r) for r in recordings]) == truth).all(axis=1).mean()
 
 
-def test_a_clean_series_keeps_a_sharp_emission(files):
-    assert [noise_of(r) for r in files["clean"]] == [0.0] * len(SEEDS)
+def test_a_clean_series_keeps_a_sharp_emission(fits):
+    assert [fit.noise for fit in fits["clean"]] == [0.0] * len(SEEDS)
 
 
-def test_a_noisy_series_gets_a_wider_emission(files):
+def test_a_noisy_series_gets_a_wider_emission(fits):
     # 6 mA is 0.49 meter steps; EM finds less (the adapted step distributions take some of it),
     # but more than nothing on most files.
-    noises = [noise_of(r) for r in files["noise_6mA"]]
+    noises = [fit.noise for fit in fits["noise_6mA"]]
     assert sum(z > 0 for z in noises) >= 3 and max(noises) <= 0.6, noises
 
 
@@ -55,10 +57,8 @@ def test_a_rival_gain_that_explains_one_screen_as_the_other_makes_the_labels_dou
     assert (details.confidence[wrong].min(axis=1) < 0.9).mean() > 0.95
 
 
-def test_a_clear_series_has_no_rival(files):
-    for recording in files["clean"][:2]:
-        current = recording.max_current
-        fit = load().plan(current, elapsed_seconds(recording, current.size)).fit
+def test_a_clear_series_has_no_rival(fits):
+    for fit in fits["clean"][:2]:
         assert fit.rival is None and fit.rival_weight == 0.0
 
 

@@ -278,11 +278,8 @@ def test_load_main_from_a_directory_without_recordings(tmp_path):
 
 
 def test_iso_timestamps_label_like_unix_seconds_whole_and_in_chunks(tmp_path):
-    import subprocess
-    import sys
-
     from nilm import stream
-    from nilm.devices import REPO_ROOT
+    from tests.test_nilm_label import run_cli
 
     main = load_main()
     rows = main.fields[:400]
@@ -295,9 +292,9 @@ def test_iso_timestamps_label_like_unix_seconds_whole_and_in_chunks(tmp_path):
     np.testing.assert_allclose(stamps, main.timestamp[:400], rtol=0, atol=1e-6)
 
     def labels(path):
-        done = subprocess.run([sys.executable, "-m", "nilm.label", str(path)], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=60, check=True)
-        return [line.split(",", 1)[1] for line in done.stdout.splitlines()[1:]]
+        done = run_cli(path)
+        done.check_returncode()
+        return [line.split(",", 1)[1] for line in done.stdout.decode().splitlines()[1:]]
 
     # Same states on each row; only the echoed timestamp text differs.
     assert labels(paths["iso.csv"]) == labels(paths["unix.csv"])

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from nilm import report
+from nilm import report, texts
 from nilm.devices import REPO_ROOT, data_dir
 
 
@@ -70,7 +70,7 @@ def test_report_says_which_parts_of_the_main_file_are_doubtful_and_why(html_text
     section = section[:section.index("</section>")]
     assert f"{doubt.share_doubtful(prediction.confidence):.1%} of the rows" in section
     assert f"({len(segments)} stretches" in section
-    for segment in segments[:report.MAX_DOUBTS]:
+    for segment in segments[:texts.MAX_DOUBTS]:
         assert html.escape(f"Chosen: {doubt.explanation(segment.chosen)}; "
                            f"runner-up: {doubt.explanation(segment.runner_up)}") in section
 
