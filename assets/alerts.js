@@ -21,27 +21,24 @@
   const socket = {attempt: 0, timer: null, serial: 0};
   let published = null;  // the bands last put on window, as JSON text
 
-  const html = (type, children, props) => ({
-    type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
-  });
-
   // ---- formatting ----
 
-  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC), with
-  // monitor.js's own formatter (looked up when called: Dash loads this file first).
+  // monitor.js's helpers, looked up when called: Dash loads this file first.
+  const M = () => window.wattsonMonitor;
+
+  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC).
   function formatTime(iso, tz) {
-    return window.wattsonMonitor.displayTime(Date.parse(iso), tz).slice(0, 19);
+    return M().displayTime(Date.parse(iso), tz).slice(0, 19);
   }
 
   function zoneName(tz) {
-    return window.wattsonMonitor.zoneName(tz);
+    return M().zoneName(tz);
   }
 
   // A limit in the page's unit, as the form shows it (at most two decimals), "" for none.
   function limitText(celsius, unit) {
     if (celsius === null || celsius === undefined) return "";
-    const value = unit === "F" ? celsius * 9 / 5 + 32 : celsius;
-    return String(Math.round(value * 100) / 100);
+    return String(Math.round(M().inUnit(celsius, unit) * 100) / 100);
   }
 
   // ---- state: pure functions of the store and a frame ----
@@ -85,6 +82,7 @@
   // ---- drawing ----
 
   function banner(alert, tz) {
+    const html = M().html;
     return html("Div", [
       html("Strong", alert.sensor_id + " · " + alert.kind), ": " + alert.details,
       html("Span", " · since " + formatTime(alert.started_at, tz) + " " + zoneName(tz),
