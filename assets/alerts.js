@@ -16,8 +16,6 @@
   "use strict";
 
   const LOG_ROWS = 50;  // pages/monitor_alerts.py LOG_ROWS
-  const BACKOFF_FIRST_MS = 500;
-  const BACKOFF_MAX_MS = 10000;
   const socket = {attempt: 0, timer: null, serial: 0};
   let published = null;  // the bands last put on window, as JSON text
 
@@ -103,12 +101,9 @@
   }
 
   function socketUrl() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket.serial += 1;  // the component only reconnects when its url changes
-    return scheme + window.location.host + "/ws/alerts?n=" + socket.serial;
+    return M().socketUrl("/ws/alerts?n=" + socket.serial);
   }
-
-  const noUpdate = () => window.dash_clientside.no_update;
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.alerts = {
@@ -120,7 +115,7 @@
       // monitor_socket.js keeps the socket's frames (Dash loads it after this file).
       const frames = window.wattsonMonitor.inbox("/ws/alerts").splice(0).map(parseFrame).filter(Boolean);
       const next = frames.reduce(applyFrame, data || {open: [], log: [], thresholds: {}});
-      return next === data ? noUpdate() : next;
+      return next === data ? M().noUpdate() : next;
     },
 
     render: function (data, tz) {
@@ -151,18 +146,8 @@
     // The first call opens the socket; a closed one is re-opened with backoff.
     watchSocket: function (state) {
       if (!state) return socketUrl();
-      if (state.readyState === WebSocket.OPEN) {
-        socket.attempt = 0;
-        return noUpdate();
-      }
-      if (state.readyState !== WebSocket.CLOSED || socket.timer) return noUpdate();
-      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** socket.attempt, BACKOFF_MAX_MS);
-      socket.attempt += 1;
-      socket.timer = setTimeout(() => {
-        socket.timer = null;
-        window.dash_clientside.set_props("alerts-ws", {url: socketUrl()});
-      }, delay);
-      return noUpdate();
+      return M().keepOpen(state, socket,
+        () => window.dash_clientside.set_props("alerts-ws", {url: socketUrl()}));
     },
   };
 })();
