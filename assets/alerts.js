@@ -16,32 +16,27 @@
   "use strict";
 
   const LOG_ROWS = 50;  // pages/monitor_alerts.py LOG_ROWS
-  const BACKOFF_FIRST_MS = 500;
-  const BACKOFF_MAX_MS = 10000;
   const socket = {attempt: 0, timer: null, serial: 0};
   let published = null;  // the bands last put on window, as JSON text
 
-  const html = (type, children, props) => ({
-    type: type, namespace: "dash_html_components", props: Object.assign({children: children}, props),
-  });
-
   // ---- formatting ----
 
-  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC), with
-  // monitor.js's own formatter (looked up when called: Dash loads this file first).
+  // monitor.js's helpers, looked up when called: Dash loads this file first.
+  const M = () => window.wattsonMonitor;
+
+  // Times as the monitor writes them ("YYYY-MM-DD HH:MM:SS" in the browser's zone or UTC).
   function formatTime(iso, tz) {
-    return window.wattsonMonitor.displayTime(Date.parse(iso), tz).slice(0, 19);
+    return M().displayTime(Date.parse(iso), tz).slice(0, 19);
   }
 
   function zoneName(tz) {
-    return window.wattsonMonitor.zoneName(tz);
+    return M().zoneName(tz);
   }
 
   // A limit in the page's unit, as the form shows it (at most two decimals), "" for none.
   function limitText(celsius, unit) {
     if (celsius === null || celsius === undefined) return "";
-    const value = unit === "F" ? celsius * 9 / 5 + 32 : celsius;
-    return String(Math.round(value * 100) / 100);
+    return String(Math.round(M().inUnit(celsius, unit) * 100) / 100);
   }
 
   // ---- state: pure functions of the store and a frame ----
@@ -85,6 +80,7 @@
   // ---- drawing ----
 
   function banner(alert, tz) {
+    const html = M().html;
     return html("Div", [
       html("Strong", alert.sensor_id + " · " + alert.kind), ": " + alert.details,
       html("Span", " · since " + formatTime(alert.started_at, tz) + " " + zoneName(tz),
@@ -105,12 +101,9 @@
   }
 
   function socketUrl() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket.serial += 1;  // the component only reconnects when its url changes
-    return scheme + window.location.host + "/ws/alerts?n=" + socket.serial;
+    return M().socketUrl("/ws/alerts?n=" + socket.serial);
   }
-
-  const noUpdate = () => window.dash_clientside.no_update;
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.alerts = {
@@ -122,7 +115,7 @@
       // monitor_socket.js keeps the socket's frames (Dash loads it after this file).
       const frames = window.wattsonMonitor.inbox("/ws/alerts").splice(0).map(parseFrame).filter(Boolean);
       const next = frames.reduce(applyFrame, data || {open: [], log: [], thresholds: {}});
-      return next === data ? noUpdate() : next;
+      return next === data ? M().noUpdate() : next;
     },
 
     render: function (data, tz) {
@@ -153,18 +146,8 @@
     // The first call opens the socket; a closed one is re-opened with backoff.
     watchSocket: function (state) {
       if (!state) return socketUrl();
-      if (state.readyState === WebSocket.OPEN) {
-        socket.attempt = 0;
-        return noUpdate();
-      }
-      if (state.readyState !== WebSocket.CLOSED || socket.timer) return noUpdate();
-      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** socket.attempt, BACKOFF_MAX_MS);
-      socket.attempt += 1;
-      socket.timer = setTimeout(() => {
-        socket.timer = null;
-        window.dash_clientside.set_props("alerts-ws", {url: socketUrl()});
-      }, delay);
-      return noUpdate();
+      return M().keepOpen(state, socket,
+        () => window.dash_clientside.set_props("alerts-ws", {url: socketUrl()}));
     },
   };
 })();

@@ -13,12 +13,31 @@
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 10000;
 
+  // A socket of this host at `pathAndQuery` (both pages' sockets, alerts.js too).
+  M.socketUrl = (pathAndQuery) => (window.location.protocol === "https:" ? "wss://" : "ws://")
+    + window.location.host + pathAndQuery;
+
+  // A closed socket re-opened by `reopen` with backoff (`conn`: {attempt, timer}, its own per
+  // socket); the count starts again once it is open.
+  M.keepOpen = function (state, conn, reopen) {
+    if (state.readyState === WebSocket.OPEN) {
+      conn.attempt = 0;
+    } else if (state.readyState === WebSocket.CLOSED && !conn.timer) {
+      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** conn.attempt, BACKOFF_MAX_MS);
+      conn.attempt += 1;
+      conn.timer = setTimeout(() => {
+        conn.timer = null;
+        reopen();
+      }, delay);
+    }
+    return M.noUpdate();
+  };
+
   function socketUrl(since) {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     // The serial makes each URL new: the component only reconnects when its url changes.
     connection.serial += 1;
     connection.applied = since;
-    return scheme + window.location.host + "/ws/readings?since=" + since + "&n=" + connection.serial;
+    return M.socketUrl("/ws/readings?since=" + since + "&n=" + connection.serial);
   }
 
   function reconnect(since) {
@@ -142,19 +161,7 @@
     // Backoff from the socket's readyState; the first call opens the socket.
     watchSocket: function (state, data) {
       const since = data ? data.last : 0;
-      if (!state) return socketUrl(since);
-      if (state.readyState === WebSocket.OPEN) {
-        connection.attempt = 0;
-        return M.noUpdate();
-      }
-      if (state.readyState !== WebSocket.CLOSED || connection.timer) return M.noUpdate();
-      const delay = Math.min(BACKOFF_FIRST_MS * 2 ** connection.attempt, BACKOFF_MAX_MS);
-      connection.attempt += 1;
-      connection.timer = setTimeout(() => {
-        connection.timer = null;
-        reconnect(since);
-      }, delay);
-      return M.noUpdate();
+      return state ? M.keepOpen(state, connection, () => reconnect(since)) : socketUrl(since);
     },
 
     // The view into the URL (no reload) and the browser's storage.

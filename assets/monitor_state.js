@@ -76,8 +76,7 @@
   // A sensor's chart as columns, oldest first: {t, min, mean, max, n, id}; a row per reading in
   // a raw window; in a long one a row per bucket, the open buckets' computed here from their
   // raw readings (so a pushed reading lands in its bucket, never as a raw tail).
-  M.columns = function (data, sensor) {
-    const s = data.series[sensor] || {points: [], buckets: M.noBuckets()};
+  function columnsOf(data, s) {
     if (!data.bucket_s) {
       const values = s.points.map((p) => p.temperature_c);
       return {t: s.points.map(M.millis), min: values, mean: values, max: values,
@@ -87,6 +86,19 @@
     const cols = copyColumns(s.buckets);
     s.points.forEach((p) => addValue(cols, Math.floor(M.millis(p) / size) * size, p.temperature_c));
     return Object.assign(cols, {t: cols.t.map((t) => t + size / 2), id: cols.t.map(() => null)});  // drawn at its middle
+  }
+
+  // The cards (every clock tick), the summary and the chart each ask for a sensor's columns:
+  // made once per series object, which `step` replaces whenever it changes one. Read-only.
+  const madeColumns = new WeakMap();
+  M.columns = function (data, sensor) {
+    const s = data.series[sensor];
+    if (!s) return columnsOf(data, {points: [], buckets: M.noBuckets()});
+    const made = madeColumns.get(s);
+    if (made && made.bucketS === data.bucket_s) return made.cols;
+    const cols = columnsOf(data, s);
+    madeColumns.set(s, {bucketS: data.bucket_s, cols: cols});
+    return cols;
   };
 
   // Configured sensors first, in their order, then the others by name (readings.store.sensor_ids).

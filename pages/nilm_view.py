@@ -93,12 +93,16 @@ def preview_table(preview):
     return text_table(header, rows, id="nilm-preview-table", className="mb-0 small")
 
 
+def unavailable(error):
+    log.warning("evaluation results unavailable: %s", error)
+    return dbc.Alert("The model's evaluation results are not available.", color="secondary")
+
+
 def evaluation_table(results):
     try:
         header, rows = texts.evaluation_rows(results)
     except (ValueError, KeyError) as error:
-        log.warning("evaluation results unavailable: %s", error)
-        return dbc.Alert("The model's evaluation results are not available.", color="secondary")
+        return unavailable(error)
     return text_table(header, rows, id="nilm-evaluation-table")
 
 
@@ -148,7 +152,6 @@ def trust_card():
     try:
         body = _trust_body(RESULTS_PATH.stat().st_mtime if RESULTS_PATH.exists() else None)
     except (OSError, ValueError, KeyError) as error:
-        log.warning("evaluation results unavailable: %s", error)
-        body = dbc.Alert("The model's evaluation results are not available.", color="secondary")
+        body = unavailable(error)
     return dbc.Card([dbc.CardHeader(html.H3("How far to trust the labels", className="h6 mb-0")),
                      dbc.CardBody(body)], className="mb-3")
