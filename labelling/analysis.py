@@ -92,7 +92,7 @@ def run(job_id):
         store.fail(job_id, str(error))
     except Exception:  # the user sees a plain message; the details go to the worker's log
         log.exception("labelling job %s (%r) failed", job_id, name)
-        store.fail(job_id, "Something went wrong while analysing this file; it has been logged.")
+        store.fail(job_id, f"Something went wrong while analysing {name}; it has been logged.")
     else:
-        store.finish(job_id, to_json_plotly(analysis), labelled)
+        store.finish(job_id, name, to_json_plotly(analysis), labelled)
     return True

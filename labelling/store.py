@@ -131,16 +131,17 @@ def start(job_id):
     return None if row is None else (row.name, zlib.decompress(row.upload))
 
 
-def finish(job_id, analysis_json, labelled):
+def finish(job_id, name, analysis_json, labelled):
     """Store a job's result (the analysis as JSON text, the labelled CSV) and drop its upload."""
     analysis, labelled = zlib.compress(analysis_json.encode(), 1), zlib.compress(labelled, 1)
     if len(analysis) + len(labelled) > result_max_bytes():
-        return fail(job_id, "This recording's result is too large to keep; please upload a "
-                            "shorter recording.")
+        return fail(job_id, f"{name}: the result is too large to keep; please upload a shorter "
+                            "recording.")
     _end(job_id, DONE, analysis=analysis, labelled=labelled)
 
 
 def fail(job_id, message):
+    """End a job with a message fit to show as it is: it names the file."""
     _end(job_id, FAILED, error=message)
 
 

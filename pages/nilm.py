@@ -127,10 +127,8 @@ def show_job(job, _clicks, shown):
     if outcome is not None and not outcome.finished:
         return refuse(f"The labelling of {name} is taking longer than it should; please try "
                       "again later.", color="warning")
-    if outcome is not None and outcome.error:
-        # nilm.io's messages start with the file's name; the worker's own one does not.
-        named = outcome.error.startswith(outcome.name)
-        return refuse(outcome.error if named else f"{outcome.name}: {outcome.error}")
+    if outcome is not None and outcome.error:  # every job's message names its file
+        return refuse(outcome.error)
     stored = None if outcome is None else store.analysis_json(job_id)
     if stored is None:  # expired meanwhile
         return refuse(routes.GONE, color="warning")

@@ -68,6 +68,7 @@ def test_a_result_over_the_cap_is_refused_with_a_message(db_app, main_bytes, mon
     analysis.run(job_id)
     outcome = store.outcome(job_id)
     assert outcome.state == store.FAILED and "too large to keep" in outcome.error
+    assert outcome.error.startswith("main.csv: ")  # shown as it is: it names the file
     assert store.labelled_chunks(job_id) is None
 
 
