@@ -11,7 +11,6 @@ a new snapshot: whatever was published while the hub was not listening is in it.
 """
 import json
 import logging
-import select
 import threading
 from socket import MSG_DONTWAIT
 
@@ -37,15 +36,11 @@ def frame(prev, changes, resync=False):
     return encode(message)
 
 
-def os_poll():
-    """select.poll as the OS has it. Under gevent's monkey patching select.poll goes through the
-    event loop: even poll(0) yields, costs ~40 us, and can report a writable socket as not
-    writable, which closed healthy pages. The hub only asks "can this take a frame right now?"."""
-    try:
-        from gevent import monkey
-    except ImportError:
-        return select.poll()
-    return monkey.get_original("select", "poll")()
+def os_socket(sock):
+    """The socket the OS sends on. Under gevent's monkey patching a socket's send that finds no
+    room waits for it on the event loop; the hub only ever asks "can this take a frame right
+    now?", so it sends on gevent's inner socket, which never waits."""
+    return sock._sock if type(sock).__module__.startswith("gevent") else sock
 
 
 def wire(text):
@@ -91,9 +86,7 @@ class Peer:
         self.live = False
         self.lock = threading.Lock()
         self.closed = threading.Event()
-        # poll, not select: select cannot watch descriptors above 1024, and 1000 clients have them.
-        self.poller = os_poll()
-        self.poller.register(ws.sock, select.POLLOUT)
+        self.sock = os_socket(ws.sock)
 
     def close(self):
         with self.lock:
@@ -112,8 +105,10 @@ class Peer:
         try:
             if not self.ws.connected:  # the peer went away; its socket thread cleans up
                 return self._give_up()
-            if self.poller.poll(0) and self.ws.sock.send(data, MSG_DONTWAIT) == len(data):
+            if self.sock.send(data, MSG_DONTWAIT) == len(data):
                 return True
+        except BlockingIOError:  # no room at all (with some room, the send takes part of it)
+            pass
         except OSError:
             return self._give_up()
         log.warning("closing a WebSocket that is not reading; it will reconnect")
