@@ -18,6 +18,7 @@ One row per (database, server, clients); --web-procs 0 is the development server
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import multiprocessing
 import os
@@ -182,7 +183,31 @@ def query(db_url, sql, params=()):
         connection.close()
 
 
+def open_sockets(port):
+    """How many WebSockets the server's processes hold, as /healthz says ({pid: clients}), asked
+    a few times per process (the kernel picks which process answers)."""
+    seen = {}
+    for _ in range(8):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+                report = json.load(response)
+        except OSError:  # too busy to answer: not settled
+            return {None: 1}
+        seen[report["pid"]] = report["clients"]
+    return seen
+
+
+async def settled(port, timeout_s=60):
+    """Wait until the server has let go of the previous run's sockets: thousands of threads
+    ending while the next run's first change went out made that change's fan-out take ~200 ms
+    instead of ~15 ms (1,000 clients)."""
+    deadline = time.time() + timeout_s
+    while any((await asyncio.to_thread(open_sockets, port)).values()) and time.time() < deadline:
+        await asyncio.sleep(0.5)
+
+
 async def one_run(port, db_url, pool, clients, rate, seconds):
+    await settled(port)
     # Clients remember a change's seq (its delivery position; the id on SQLite).
     since = query(db_url, "SELECT coalesce(max(seq), 0) FROM reading_changes")[0][0]
     after_reading = query(db_url, "SELECT coalesce(max(id), 0) FROM readings")[0][0]
@@ -193,6 +218,10 @@ async def one_run(port, db_url, pool, clients, rate, seconds):
     tasks = [asyncio.create_task(poll(db_url, after_reading, polled))]
 
     loop = asyncio.get_running_loop()
+    # The bench's own collector paused while it times: a full pass over the frames it keeps
+    # would stamp every frame arriving meanwhile late.
+    gc.collect()
+    gc.disable()
     cpu_began, wall_began = time.process_time(), time.time()
     writes = await loop.run_in_executor(None, pool.apply, write_steadily, (rate, rate * seconds))
     # The clients' own share of a core while the writes ran: near 100 % means the bench, not the
@@ -209,6 +238,7 @@ async def one_run(port, db_url, pool, clients, rate, seconds):
     ):
         await asyncio.sleep(0.05)
 
+    gc.enable()
     for task in tasks:
         task.cancel()
     for socket in sockets:
