@@ -23,6 +23,7 @@ from .models import db
 from .retention import pruned_through
 
 log = logging.getLogger(__name__)
+CATCH_UP_BATCH = 1000
 
 
 def frame(prev, changes, resync=False):
@@ -312,16 +313,21 @@ class Hub:
             self._catch_up()
 
     def _catch_up(self):
+        """Hand out what the log holds after last_id. One query per change in the usual case: a
+        short batch is the end of the log (a change committed later brings its own message)."""
         with self.app.app_context():
-            while True:
-                changes = changes_since(self.last_id)
-                if not changes:
+            while changes := changes_since(self.last_id, CATCH_UP_BATCH):
+                self._dispatch(changes, resync=self._hole_before(changes[0]["id"]))
+                if len(changes) < CATCH_UP_BATCH:
                     break
-                # Retention pruned changes after the newest we handed out (only a hub that fell
-                # that far behind): our clients missed them, and start again from a snapshot.
-                # Read after the changes, so a prune in between is seen.
-                self._dispatch(changes, resync=pruned_through() > self.last_id)
             db.session.remove()
+
+    def _hole_before(self, first_id):
+        """True when retention pruned changes after the newest we handed out (only a hub that fell
+        that far behind): our clients missed them, and start again from a snapshot. A log that
+        goes on right after last_id has no hole; otherwise ask, after reading the changes, so a
+        prune in between is seen."""
+        return first_id != self.last_id + 1 and pruned_through() > self.last_id
 
     def _to_alert_clients(self, make_text):
         """make_text() (read in an app context, only when someone listens) to every alert client."""

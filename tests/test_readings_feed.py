@@ -8,6 +8,7 @@ import redis
 from conftest import both_databases
 from wsproto.frame_protocol import FrameProtocol
 
+from readings import hub as hub_module
 from readings import pg, store
 from readings.feed import CHANNEL, Relay, changes_since, last_change_id
 from readings.hub import Hub, wire
@@ -154,6 +155,18 @@ def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
     hub.receive(b"not json")            # ignored, logged
     assert [[c["id"] for c in f["changes"]] for f in ws.frames] == [[1, 2, 3]]
     assert ws.frames[0]["prev"] == 0 and ws.frames[0]["last"] == 3
+
+
+@both_databases
+def test_hub_catches_up_across_several_batches_of_the_log(db_app, redis_server, monkeypatch):
+    monkeypatch.setattr(hub_module, "CATCH_UP_BATCH", 2)
+    hub = Hub(db_app, redis_server.url)
+    ws = RecordingSocket()
+    hub.connect(ws, 0).go_live()
+    ids = [write(20.0 + i) for i in range(5)]
+    hub.receive(json.dumps({"id": 5}))  # one message for five changes: three batches of the log
+    assert [c["id"] for f in ws.frames for c in f["changes"]] == ids
+    assert not any(f.get("resync") for f in ws.frames)
 
 
 @both_databases
