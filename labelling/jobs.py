@@ -14,7 +14,8 @@ RECHECK_S seconds, on the server.
 import time
 
 import redis
-from flask import current_app
+
+from readings import redis_client
 
 from . import store
 
@@ -53,7 +54,7 @@ def wait(job_id, timeout_s=WAIT_S):
 
     An unfinished Outcome after timeout_s.
     """
-    client = _redis()
+    client = redis_client()
     deadline = time.monotonic() + timeout_s
     while True:
         outcome = store.outcome(job_id)
@@ -66,9 +67,3 @@ def wait(job_id, timeout_s=WAIT_S):
             time.sleep(min(RECHECK_S, max(left, 0)))  # Redis is down: the table still answers
 
 
-def _redis():
-    """One client per web process (its pool gives each waiting thread a connection)."""
-    extensions = current_app.extensions
-    if "labelling_redis" not in extensions:
-        extensions["labelling_redis"] = redis.Redis.from_url(current_app.config["REDIS_URL"])
-    return extensions["labelling_redis"]

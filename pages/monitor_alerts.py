@@ -6,7 +6,6 @@ server renders a snapshot; from then on /ws/alerts pushes every start, end and b
 assets/alerts.js folds into the alerts-data store and draws. It also keeps the chart's contract:
 window.wattsonThresholds = {sensor: {low_c, high_c}} and the "wattson:thresholds" event.
 """
-import functools
 import logging
 import math
 
@@ -25,9 +24,8 @@ from dash import (
     no_update,
 )
 from dash_extensions import WebSocket
-from flask import current_app
 
-from readings import alerts
+from readings import alerts, redis_client
 
 log = logging.getLogger(__name__)
 LOG_ROWS = 50
@@ -60,15 +58,10 @@ def saved_message(sensor, low_c, high_c):
     return f"{sensor}: saved, {', '.join(parts)}."
 
 
-@functools.cache
-def _redis(url):
-    return redis.Redis.from_url(url)
-
-
 def announce():
     """Other pages learn a new band at once; if Redis is down, on their next (re)connect."""
     try:
-        alerts.announce_thresholds(_redis(current_app.config["REDIS_URL"]))
+        alerts.announce_thresholds(redis_client())
     except redis.RedisError as error:
         log.warning("could not announce a band change on Redis: %s", error)
 

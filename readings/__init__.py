@@ -5,7 +5,7 @@ Shared by the web app and the worker; knows nothing of Dash.
 import threading
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 
 from . import settings
 from .models import db, init_db
@@ -20,6 +20,15 @@ def create_db_app(config=None, upgrade=True):
     return app
 
 
+def redis_client(app=None):
+    """The process's one Redis client for the app (default: the current one): its connection
+    pool serves every thread, so the relay, band announcements and labelling waits share it."""
+    extensions = (app or current_app).extensions
+    if "redis_client" not in extensions:
+        extensions["redis_client"] = redis.Redis.from_url((app or current_app).config["REDIS_URL"])
+    return extensions["redis_client"]
+
+
 def start_live_feed(app, check_interval_s=0.1):
     """Start this web process's Redis subscription and its relay for outside writers: a LISTEN
     connection on PostgreSQL, a check every check_interval_s on SQLite."""
@@ -30,10 +39,9 @@ def start_live_feed(app, check_interval_s=0.1):
     socket.init_app(app, hub)
     hub.start()
     stop = threading.Event()
-    redis_client = redis.Redis.from_url(app.config["REDIS_URL"])
     with app.app_context():
         on_postgresql = pg.is_postgresql()
-        relay = feed.Relay(redis_client, feed.last_change_id())
+        relay = feed.Relay(redis_client(app), feed.last_change_id())
         db.session.remove()
     if on_postgresql:
         target, args = pg.listen, (app, relay, stop)
