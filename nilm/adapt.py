@@ -215,13 +215,25 @@ def _em_rounds(model, params, sample, rows, stay, prior, period):
         part = weights[i * n:(i + 1) * n]
         counts = state_histogram(sample.bins, part)
         score = (float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
-                 + gain_log_prior(gain, model.gain_prior_))
+                 + gain_log_prior(gain, model.gain_prior_)
+                 # What EM bent the distributions by counts too: a wrong gain (one screen
+                 # alone taken for the other) needs them bent further.
+                 - model.adapt_strength * divergence(prior, pmfs))
         # The gain is the scale against the trained distributions: fitted against the adapted
         # ones, the gain and the distributions could trade places and wander together.
         new_gain = fit_gain(counts, prior_joint, model.gain_prior_, noise=noise)
         out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise), new_gain, score,
                     switching_stay(part, rows, sample.seconds, model.stay_)))
     return out
+
+
+def divergence(prior, pmfs):
+    """KL(prior || pmfs) summed over the devices' states: how far adapted step distributions
+    have bent from the trained ones (the log of adapt_pmfs' Dirichlet prior, up to a constant,
+    is -strength x this)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(prior > 0, prior * np.log(prior / np.maximum(pmfs, 1e-300)), 0.0)
+    return float(terms.sum())
 
 
 def switching_stay(weights, rows, seconds, trained_stay):
