@@ -112,6 +112,11 @@ class NilmModel:
     -> 0.993, only_screen1 0.966 -> 1.000, only_sensor 0.985 -> 1.000, gain drift 0.962 -> 0.980,
     clean 0.992 -> 0.990, 14 scenarios 0.954 -> 0.969; smoothing 0.02 / 0.005: 0.968 / about the
     same; without the prior term gain drift stays 0.965; 0.05 with it: only_screen2 0.837).
+    Last, each series picks switch_elsewhere x (1, 5, 20) by its likelihood (nilm.adapt.
+    elsewhere_of): on short stays the sensor's switches hide in the screens' steps (tuning
+    seeds: dwell_5_20s 0.741 -> 0.805, the 13 others unchanged, mean 0.969 -> 0.974; one
+    switch_elsewhere for all: 0.05 / 0.1 / 0.2 / 0.4 gave dwell 0.766 / 0.783 / 0.796 / 0.807,
+    but 0.1 already cost gain_0.85 0.989 -> 0.984; emission_weight 1.0 gave dwell 0.781).
     The tree stays fitted (the issue's classifier,
     smooth=False, tree_proba) with weight 0 in the decision: on nilm.synth, adding it to the
     emission only lowered the joint accuracy (weights 0.02 / 0.1 / 1: 0.955 / 0.895 / 0.800
