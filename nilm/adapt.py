@@ -2,8 +2,8 @@
 (constant or drifting), the devices' step distributions and their switching rates.
 
     Series(bins, seconds, gate, tree_term)   what is observed, row by row (see the fields)
-    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight)   what EM finds
-    transitions(model, stay, seconds, gate, period) -> (log matrices (m, 18, 18), which (n,))
+    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight, elsewhere)   what EM finds
+    transitions(model, stay, seconds, gate, period, elsewhere=None) -> (log matrices (m, 18, 18), which (n,))
     adapt(model, sample, rows, n, first_gain, period) -> Fit   (sample: the Series of `rows`)
     emission(model, fit, series, rows) -> float32 (n, 18) log-likelihoods of those rows
 
@@ -14,7 +14,7 @@ adapt_iterations, adapt_strength, drift_block).
 Stays are per SECONDS_PER_ROW (the recordings' pace, the time base of the trained stay_); a step
 of dt seconds stays with stay ** (dt / SECONDS_PER_ROW).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,11 @@ GAIN_DOUBT_NATS = 10.0
 RIVAL_MIN_WEIGHT = 0.01
 # The switching rates EM finds are pulled towards the trained ones by this many switches.
 RATE_PRIOR_SWITCHES = 4.0
+# The sensor's switches away from any sign of one run at switch_elsewhere x its rate, or at these
+# multiples of it where the series is that much likelier by more than ELSEWHERE_MARGIN_NATS:
+# stays of a few seconds hide switches in the screens' steps (nilm.stress dwell_5_20s).
+ELSEWHERE_FACTORS = (1.0, 5.0, 20.0)
+ELSEWHERE_MARGIN_NATS = 5.0
 
 
 @dataclass(frozen=True)
@@ -91,18 +96,21 @@ class Fit:
     noise: float = 0.0  # sd (meter steps) of the noise on the series (NOISE_GRID)
     rival: object = None  # a Fit at a rival gain the confidence weighs in (see RIVAL_GAP), or None
     rival_weight: float = 0.0
+    elsewhere: float = None  # the sensor's switch_elsewhere on this series (None: the model's)
 
     def gains(self, rows):
         """The gain of each of these rows: the series' gain, or the drifting one."""
         return self.gain if self.drift_rows is None else np.interp(rows, self.drift_rows, self.drift_gains)
 
 
-def transitions(model, stay, seconds, gate, period):
+def transitions(model, stay, seconds, gate, period, elsewhere=None):
     """(log matrices (m, 18, 18), which (n,) int: the matrix of the step into each row), the
     commonest matrix first (nilm.smooth's stack form). Nothing is banned: the sensor switches on
     into an inrush spike with switch_on_at_spike; on or off at a level step (without a spike:
     the meter missed it) with switch_at_step, elsewhere at switch_elsewhere of its rate (a
-    change noise hides), and across a gap at its full rate (a spike may be in the rows lost)."""
+    change noise hides; `elsewhere`, default the model's), and across a gap at its full rate (a
+    spike may be in the rows lost)."""
+    elsewhere = model.switch_elsewhere if elsewhere is None else elsewhere
     time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
     gap = seconds > GAP_PERIODS * period
     key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 3 + np.asarray(gate)) * 2 + gap
@@ -117,10 +125,10 @@ def transitions(model, stay, seconds, gate, period):
     shown, gap = keys // 2 % 3, keys % 2 == 1
     # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
     switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
-                           model.switch_elsewhere * switching)
+                           elsewhere * switching)
     switch_on = np.select([shown == SPIKE, shown == STEP, gap],
                           [model.switch_on_at_spike, model.switch_at_step, switching],
-                          model.switch_elsewhere * switching)
+                          elsewhere * switching)
     stays[:, SENSOR] = 1 - switch_off
     return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
 
@@ -161,7 +169,8 @@ def adapt(model, sample, rows, n, first_gain, period):
     far from it stays as the rival the confidence weighs in: rival_of). The round after that runs
     from every noise of NOISE_GRID and keeps the likeliest (a noisy series needs an emission as
     wide as its noise, a clean one a sharp one); the switching rates are re-estimated from then
-    on, and last the gain may drift (drifting_gain)."""
+    on, then the gain may drift (drifting_gain), and last the sensor's rate of switching away from
+    any sign of one is chosen (elsewhere_of)."""
     prior = smooth_pmfs(model.step_pmfs_, model.pmf_smoothing)
     stay = np.asarray(model.stay_, dtype=float)
     pmfs, gain, noise, rival, weight = prior, first_gain, 0.0, None, 0.0
@@ -182,8 +191,28 @@ def adapt(model, sample, rows, n, first_gain, period):
         (pmfs, gain, _, stay), noise = found[best], noises[best]
     if rival is not None:
         rival = Fit(rival[0], rival[1], stay, noise=noise)
-    return Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
-               noise=noise, rival=rival, rival_weight=weight)
+    fit = Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
+              noise=noise, rival=rival, rival_weight=weight)
+    return replace(fit, elsewhere=elsewhere_of(model, fit, sample, rows, period))
+
+
+def elsewhere_of(model, fit, sample, rows, period):
+    """The sensor's switch_elsewhere on this series: the model's times the ELSEWHERE_FACTORS
+    under which the fitted HMM finds the sample likeliest, a larger one only where it beats the
+    one before by ELSEWHERE_MARGIN_NATS. The candidates share one pass: their matrices stacked."""
+    candidates = [model.switch_elsewhere * f for f in ELSEWHERE_FACTORS]
+    found = [transitions(model, fit.stay, sample.seconds, sample.gate, period, e) for e in candidates]
+    offsets = np.cumsum([0] + [m.shape[0] for m, _ in found[:-1]])
+    log_emission = emission(model, fit, sample, rows)
+    _, log_norm = posterior(np.tile(log_emission, (len(candidates), 1)),
+                            np.concatenate([m for m, _ in found]), chunk=EM_CHUNK, margin=EM_MARGIN,
+                            which=np.concatenate([w + o for (_, w), o in zip(found, offsets)]))
+    scores = log_norm.reshape(len(candidates), -1).sum(axis=1, dtype=np.float64)
+    best = 0
+    for k in range(1, len(candidates)):
+        if scores[k] > scores[best] + ELSEWHERE_MARGIN_NATS:
+            best = k
+    return candidates[best]
 
 
 def rival_of(results):
@@ -215,13 +244,25 @@ def _em_rounds(model, params, sample, rows, stay, prior, period):
         part = weights[i * n:(i + 1) * n]
         counts = state_histogram(sample.bins, part)
         score = (float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
-                 + gain_log_prior(gain, model.gain_prior_))
+                 + gain_log_prior(gain, model.gain_prior_)
+                 # What EM bent the distributions by counts too: a wrong gain (one screen
+                 # alone taken for the other) needs them bent further.
+                 - model.adapt_strength * divergence(prior, pmfs))
         # The gain is the scale against the trained distributions: fitted against the adapted
         # ones, the gain and the distributions could trade places and wander together.
         new_gain = fit_gain(counts, prior_joint, model.gain_prior_, noise=noise)
         out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise), new_gain, score,
                     switching_stay(part, rows, sample.seconds, model.stay_)))
     return out
+
+
+def divergence(prior, pmfs):
+    """KL(prior || pmfs) summed over the devices' states: how far adapted step distributions
+    have bent from the trained ones (the log of adapt_pmfs' Dirichlet prior, up to a constant,
+    is -strength x this)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(prior > 0, prior * np.log(prior / np.maximum(pmfs, 1e-300)), 0.0)
+    return float(terms.sum())
 
 
 def switching_stay(weights, rows, seconds, trained_stay):

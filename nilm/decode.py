@@ -113,7 +113,8 @@ def _decode(model, plan, current, seconds, start, stop, margin, confidence, exac
     aligned = start + -(-(stop - start) // DECODE_CHUNK) * DECODE_CHUNK
     lo, hi = max(start - margin, 0), min(aligned + margin, n)
     series = series_of(current, seconds, lo, hi, plan.tree_term)
-    matrices, which = transitions(model, plan.fit.stay, series.seconds, series.gate, plan.period)
+    matrices, which = transitions(model, plan.fit.stay, series.seconds, series.gate, plan.period,
+                                  plan.fit.elsewhere)
     chunk = max(n, 1) if exact else DECODE_CHUNK
     margin = 0 if exact else margin
     # The window's place in the padded series: rows before 0 or after n are padding.
