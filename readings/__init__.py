@@ -23,10 +23,10 @@ def create_db_app(config=None, upgrade=True):
 def redis_client(app=None):
     """The process's one Redis client for the app (default: the current one): its connection
     pool serves every thread, so the relay, band announcements and labelling waits share it."""
-    extensions = (app or current_app).extensions
-    if "redis_client" not in extensions:
-        extensions["redis_client"] = redis.Redis.from_url((app or current_app).config["REDIS_URL"])
-    return extensions["redis_client"]
+    app = app or current_app
+    if "redis_client" not in app.extensions:  # two threads racing here make one spare client
+        app.extensions["redis_client"] = redis.Redis.from_url(app.config["REDIS_URL"])
+    return app.extensions["redis_client"]
 
 
 def start_live_feed(app, check_interval_s=0.1):
