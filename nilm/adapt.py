@@ -30,7 +30,7 @@ from nilm.emission import (
     smooth_pmfs,
     state_histogram,
 )
-from nilm.smooth import posterior, switching_transitions
+from nilm.smooth import log_terms, posterior, switching_transitions
 
 SENSOR = DEVICES.index("Temperature sensor")
 # What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike.
@@ -254,8 +254,8 @@ def drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise=0.0):
     joint_pmf = joint_step_pmf(pmfs)
     candidates = gain * DRIFT_FACTORS
     emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, sample, noise) for g in candidates])
-    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
-                            which=np.tile(which, candidates.size))
+    log_norm = log_terms(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                         which=np.tile(which, candidates.size))
     blocks = np.array_split(np.arange(rows.size), n_blocks)
     starts = [b[0] for b in blocks]
     scores = (np.add.reduceat(log_norm.reshape(candidates.size, -1).astype(np.float64), starts, axis=1)
@@ -282,8 +282,8 @@ def start_gains(model, sample, first_gain, stay, prior, period):
     matrices, which = transitions(model, stay, head.seconds, head.gate, period)
     joint_pmf = joint_step_pmf(prior)
     emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, head) for g in far])
-    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
-                            which=np.tile(which, far.size))
+    log_norm = log_terms(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                         which=np.tile(which, far.size))
     scores = (log_norm.reshape(far.size, -1).sum(axis=1, dtype=np.float64)
               + gain_log_prior(far, model.gain_prior_))
     return np.r_[near, far[np.argmax(scores)]]
