@@ -99,3 +99,16 @@ def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(big_file, monkeyp
                         for name in ("joint", "confidence")])
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_large_file_with_another_separator_gives_the_whole_file_bytes(big_file, tmp_path, sep):
+    # Rows are written back with commas: a comma-separated row is copied as it is, others are
+    # split and joined, as the whole-file path does.
+    path = tmp_path / "other.csv"
+    path.write_bytes(big_file.read_bytes().replace(b",", sep.encode()))
+    whole = label_recording(read_recording(path), load(), True)
+    assert whole.count(b";") == 0 and whole.count(b"\t") == 0
+    out = bytes_io.BytesIO()
+    stream.label_file(path, out, load(), True, chunk_rows=7000)
+    assert out.getvalue() == whole
