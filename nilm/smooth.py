@@ -136,11 +136,22 @@ def _log_terms_batch(log_emission, stack, which):
     return _forward_batch(log_emission, stack, which)[3].astype(np.float32)
 
 
+def _weights_batch(log_emission, stack, which):
+    """Scaled forward-backward on a batch: (b, n, K) -> the posteriors, float32 (b, n, K)."""
+    return _backward(*_forward_batch(log_emission, stack, which)[:3], which).astype(np.float32)
+
+
 def _posterior_batch(log_emission, stack, which):
     """Scaled forward-backward on a batch: (b, n, K) -> (b, n, K + 1): the posteriors, and last
     the log of each step's forward normaliser (their sum is the log-likelihood)."""
     emission, matrices, forward, terms = _forward_batch(log_emission, stack, which)
-    b, n, k = log_emission.shape
+    return np.concatenate([_backward(emission, matrices, forward, which), terms[:, :, None]],
+                          axis=2).astype(np.float32)
+
+
+def _backward(emission, matrices, forward, which):
+    """The backward pass after _forward_batch: the posteriors (b, n, K) float64, in forward's place."""
+    b, n, k = forward.shape
     special = which.any(axis=0)
     beta = np.full((b, k), 1.0 / k)
     posterior = forward  # overwritten from the end, row by row
@@ -153,7 +164,7 @@ def _posterior_batch(log_emission, stack, which):
         # Data that insists on a banned move beyond float64's range leaves the passes sure of
         # disjoint states (or the backward pass of none): keep the forward belief, not 0 / 0.
         posterior[:, t - 1] = np.where(total > 0, both / np.where(total > 0, total, 1.0), forward[:, t - 1])
-    return np.concatenate([posterior, terms[:, :, None]], axis=2).astype(np.float32)
+    return posterior
 
 
 def pad(values, chunk, margin, fill):
@@ -192,7 +203,7 @@ def viterbi_padded(log_emission, log_transition, which, chunk, margin):
 
 def posterior_padded(log_emission, log_transition, which, chunk, margin):
     """posterior's first result on a series laid out by pad() (or a run of its chunks)."""
-    return _padded(_posterior_batch, log_emission, log_transition, which, chunk, margin)[:, :-1]
+    return _padded(_weights_batch, log_emission, log_transition, which, chunk, margin)
 
 
 def viterbi(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):
