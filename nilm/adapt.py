@@ -30,7 +30,7 @@ from nilm.emission import (
     smooth_pmfs,
     state_histogram,
 )
-from nilm.smooth import posterior, switching_transitions
+from nilm.smooth import log_terms, posterior, switching_transitions
 
 SENSOR = DEVICES.index("Temperature sensor")
 # What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike.
@@ -186,9 +186,9 @@ def adapt(model, sample, rows, n, first_gain, period):
         rival, weight = rival_of(second)
     for i in range(model.adapt_iterations - 2 if model.adapt_iterations >= 2 else model.adapt_iterations):
         noises = NOISE_GRID if i == 0 else (noise,)
-        found = _em_rounds(model, [(pmfs, gain, z) for z in noises], sample, rows, stay, prior, period)
-        best = max(range(len(noises)), key=lambda k: found[k][2])
-        (pmfs, gain, _, stay), noise = found[best], noises[best]
+        best, (pmfs, gain, _, stay) = _em_rounds(model, [(pmfs, gain, z) for z in noises], sample, rows,
+                                                 stay, prior, period, likeliest=True)
+        noise = noises[best]
     if rival is not None:
         rival = Fit(rival[0], rival[1], stay, noise=noise)
     fit = Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
@@ -227,10 +227,12 @@ def rival_of(results):
     return (rival, float(weight)) if weight >= RIVAL_MIN_WEIGHT else (None, 0.0)
 
 
-def _em_rounds(model, params, sample, rows, stay, prior, period):
+def _em_rounds(model, params, sample, rows, stay, prior, period, likeliest=False):
     """One EM round from each (pmfs, gain, noise) -> [(pmfs, gain, log posterior of the gain and
     the step distributions before the round, stay)]. The candidates are decoded side by side as
-    one long series: one pass of the Python loop for all of them."""
+    one long series: one pass of the Python loop for all of them. likeliest: the round's update
+    from the likeliest candidate alone -> (its index, its result); only these rounds use the
+    switching rates (stay), the others leave them None."""
     matrices, which = transitions(model, stay, sample.seconds, sample.gate, period)
     joint_pmfs = [joint_step_pmf(pmfs) for pmfs, _, _ in params]
     prior_joint = joint_step_pmf(prior)
@@ -238,22 +240,25 @@ def _em_rounds(model, params, sample, rows, stay, prior, period):
                                 for jp, (_, g, z) in zip(joint_pmfs, params)])
     weights, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
                                   which=np.tile(which, len(params)))
-    out = []
     n = sample.bins.size
-    for i, (pmfs, gain, noise) in enumerate(params):
+    # What EM bent the distributions by counts too: a wrong gain (one screen alone taken for the
+    # other) needs them bent further.
+    scores = [float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
+              + gain_log_prior(gain, model.gain_prior_)
+              - model.adapt_strength * divergence(prior, pmfs)
+              for i, (pmfs, gain, _) in enumerate(params)]
+    out = []
+    for i in [max(range(len(params)), key=scores.__getitem__)] if likeliest else range(len(params)):
+        pmfs, _, noise = params[i]
         part = weights[i * n:(i + 1) * n]
         counts = state_histogram(sample.bins, part)
-        score = (float(log_norm[i * n:(i + 1) * n].sum(dtype=np.float64))
-                 + gain_log_prior(gain, model.gain_prior_)
-                 # What EM bent the distributions by counts too: a wrong gain (one screen
-                 # alone taken for the other) needs them bent further.
-                 - model.adapt_strength * divergence(prior, pmfs))
         # The gain is the scale against the trained distributions: fitted against the adapted
         # ones, the gain and the distributions could trade places and wander together.
         new_gain = fit_gain(counts, prior_joint, model.gain_prior_, noise=noise)
-        out.append((adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise), new_gain, score,
-                    switching_stay(part, rows, sample.seconds, model.stay_)))
-    return out
+        rates = switching_stay(part, rows, sample.seconds, model.stay_) if likeliest else None
+        pmfs = adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise)
+        out.append((pmfs, new_gain, scores[i], rates))
+    return (i, out[0]) if likeliest else out
 
 
 def divergence(prior, pmfs):
@@ -295,8 +300,8 @@ def drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise=0.0):
     joint_pmf = joint_step_pmf(pmfs)
     candidates = gain * DRIFT_FACTORS
     emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, sample, noise) for g in candidates])
-    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
-                            which=np.tile(which, candidates.size))
+    log_norm = log_terms(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                         which=np.tile(which, candidates.size))
     blocks = np.array_split(np.arange(rows.size), n_blocks)
     starts = [b[0] for b in blocks]
     scores = (np.add.reduceat(log_norm.reshape(candidates.size, -1).astype(np.float64), starts, axis=1)
@@ -323,8 +328,8 @@ def start_gains(model, sample, first_gain, stay, prior, period):
     matrices, which = transitions(model, stay, head.seconds, head.gate, period)
     joint_pmf = joint_step_pmf(prior)
     emissions = np.concatenate([log_likelihoods(model, joint_pmf, g, head) for g in far])
-    _, log_norm = posterior(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
-                            which=np.tile(which, far.size))
+    log_norm = log_terms(emissions, matrices, chunk=EM_CHUNK, margin=EM_MARGIN,
+                         which=np.tile(which, far.size))
     scores = (log_norm.reshape(far.size, -1).sum(axis=1, dtype=np.float64)
               + gain_log_prior(far, model.gain_prior_))
     return np.r_[near, far[np.argmax(scores)]]

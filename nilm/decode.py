@@ -99,8 +99,7 @@ def batches(model, plan, current, seconds, confidence=False):
     if n <= DECODE_CHUNK + 2 * DECODE_MARGIN:
         yield _decode(model, plan, current, seconds, 0, n, 0, confidence, exact=True)
         return
-    # Forward-backward keeps float64 passes per batch: half the batch keeps memory as low.
-    rows = (BATCH_CHUNKS // 2 if confidence else BATCH_CHUNKS) * DECODE_CHUNK
+    rows = BATCH_CHUNKS * DECODE_CHUNK
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         yield _decode(model, plan, current, seconds, start, stop, DECODE_MARGIN, confidence)
@@ -129,14 +128,27 @@ def _decode(model, plan, current, seconds, start, stop, margin, confidence, exac
     joint = viterbi_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
     if not confidence:
         return Batch(start, joint)
-    weights = posterior_padded(log_emission, matrices, which, chunk, margin)[:stop - start]
     rival = plan.fit.rival
-    if rival is not None:
+    rival_emission = None if rival is None else laid_out(emission(model, rival, series, np.arange(lo, hi)))
+    # Forward-backward keeps float64 passes: half a batch at a time keeps memory as low as the
+    # Viterbi pass over all of it (a step of which costs about the same for twice the chunks).
+    run = BATCH_CHUNKS // 2 * chunk
+    parts = [_confidence(plan.fit, log_emission, rival_emission, matrices, which, chunk, margin,
+                         slice(s, s + run + 2 * margin), joint[s:s + run])
+             for s in range(0, max(stop - start, 1), run)]  # an empty series too, as before
+    return Batch(start, joint, *map(np.concatenate, zip(*parts)))
+
+
+def _confidence(fit, log_emission, rival_emission, matrices, which, chunk, margin, window, joint):
+    """confidence_of the rows `joint` decoded from a window (a run of chunks with their margins)
+    of a laid-out batch."""
+    weights = posterior_padded(log_emission[window], matrices, which[window], chunk, margin)[:joint.size]
+    if rival_emission is not None:
         # Another gain explains the series almost as well: its posterior has its share.
-        rival_emission = laid_out(emission(model, rival, series, np.arange(lo, hi)))
-        rival_weights = posterior_padded(rival_emission, matrices, which, chunk, margin)[:stop - start]
-        weights = (1 - plan.fit.rival_weight) * weights + plan.fit.rival_weight * rival_weights
-    return Batch(start, joint, *confidence_of(weights, joint))
+        rival_weights = posterior_padded(rival_emission[window], matrices, which[window], chunk,
+                                         margin)[:joint.size]
+        weights = (1 - fit.rival_weight) * weights + fit.rival_weight * rival_weights
+    return confidence_of(weights, joint)
 
 
 def confidence_of(weights, joint):

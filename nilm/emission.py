@@ -25,7 +25,12 @@ recording (screen 2's IDLE is 2 or 3 steps, in proportions that drift). adapt_pm
 them on the very series being labelled (expected counts of each device's draw given the decoded
 states), pulled towards the training distributions by `strength` pseudo-samples, so a shifted
 level is absorbed.
+
+The tables and kernels are memoised by their arguments (read-only arrays): EM asks for the same
+ones round after round (fit_gain's grid under the trained distributions, a start's gain).
 """
+from functools import lru_cache
+
 import numpy as np
 
 from nilm.devices import SHAPE
@@ -50,6 +55,8 @@ COARSE = 4
 # Half-width (in the devices' steps) over which a recorded step count is spread before the gain
 # and the meter's rounding (see rounding_kernel); chosen on nilm.stress's tuning seeds.
 DITHER = 0.03
+# How many tables and kernels the memo keeps (a table of every coarse gain is ~0.5 MB).
+MEMO_SIZE = 32
 
 
 def _steps(current):
@@ -121,6 +128,15 @@ def rounding_kernel(gains, n_sums, noise=0.0):
     real aggregate shows them all. Noise of sd `noise` steps adds a normal spread on top. The
     first and last bins take everything beyond them."""
     gains = np.atleast_1d(np.asarray(gains, dtype=float))
+    return _memo_kernel(gains.tobytes(), int(n_sums), float(noise))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _memo_kernel(gains, n_sums, noise):
+    return _read_only(_kernel(np.frombuffer(gains), n_sums, noise))
+
+
+def _kernel(gains, n_sums, noise):
     centre = np.multiply.outer(gains, np.arange(n_sums))[..., None]
     half = np.maximum(gains * DITHER, 1e-6)[:, None, None]
     edges = np.arange(N_BINS + 1) - 0.5
@@ -134,11 +150,25 @@ def rounding_kernel(gains, n_sums, noise=0.0):
 
 def _log_tables(joint_pmf, gains, floor=EMISSION_FLOOR, noise=0.0):
     """log P(observed step | joint state, gain) for every gain: float32 (gains, N_BINS, 18)."""
+    joint_pmf = np.ascontiguousarray(joint_pmf, dtype=float)
+    gains = np.atleast_1d(np.asarray(gains, dtype=float))
+    return _memo_tables(joint_pmf.tobytes(), joint_pmf.shape, gains.tobytes(), float(floor), float(noise))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _memo_tables(joint_pmf, shape, gains, floor, noise):
+    joint_pmf = np.frombuffer(joint_pmf).reshape(shape)
     # Sums no joint state reaches need no row of the kernel.
     used = int(np.flatnonzero(joint_pmf.any(axis=0))[-1]) + 1 if joint_pmf.any() else 1
-    kernel = rounding_kernel(gains, used, noise=noise)
+    # The kernel of many gains is large and not asked for again once its tables are kept.
+    kernel = _kernel(np.frombuffer(gains), used, noise)
     tables = np.matmul(joint_pmf[:, :used], kernel).transpose(0, 2, 1)
-    return np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32)
+    return _read_only(np.log((tables + floor) / (1 + N_BINS * floor)).astype(np.float32))
+
+
+def _read_only(array):
+    array.flags.writeable = False  # shared by every caller of the memo
+    return array
 
 
 def log_emission_table(joint_pmf, gain, floor=EMISSION_FLOOR, noise=0.0):

@@ -18,6 +18,7 @@ Public API:
                                                      nilm.io.Recording
     format_labels(fields, states, confidence=None) -> bytes   CSV from field texts, an (n, 3)
                                                      state array and optionally (n, 3) confidences
+    format_lines(texts, joint, confidence=None) -> str   the lines of rows given as "t,max,eff"
     write_atomically(path, data)                     all-or-nothing file write (temp file + rename)
     main(argv=None) -> exit code
 
@@ -78,14 +79,19 @@ def header(confidence=False):
 
 def format_rows(fields, joint, confidence=None):
     """The labelled lines (each ending in LF) of rows with these field texts and joint states."""
+    return format_lines(map(",".join, fields), joint, confidence)
+
+
+def format_lines(texts, joint, confidence=None):
+    """format_rows from each row's three fields already joined by commas ("t,max,effective")."""
     joint = np.asarray(joint).tolist()
     if confidence is None:
-        lines = [f"{t},{m},{e}{SUFFIXES[k]}" for (t, m, e), k in zip(fields, joint)]
+        lines = [f"{row}{SUFFIXES[k]}" for row, k in zip(texts, joint)]
     else:
         milli = np.rint(np.clip(confidence, 0.0, 1.0) * 1000).astype(np.int64).tolist()
         text = CONFIDENCE_TEXTS
-        lines = [f"{t},{m},{e}{SUFFIXES[k]},{text[a]},{text[b]},{text[c]}"
-                 for (t, m, e), k, (a, b, c) in zip(fields, joint, milli)]
+        lines = [f"{row}{SUFFIXES[k]},{text[a]},{text[b]},{text[c]}"
+                 for row, k, (a, b, c) in zip(texts, joint, milli)]
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -7,6 +7,7 @@
         stays (m, devices) and switch_ons (m,), e.g. per elapsed time and gate
     viterbi(log_emission, log_transition, which=None) -> (n,) most likely joint-state path
     posterior(log_emission, log_transition, which=None) -> ((n, K) P(state | series), (n,) log-lik terms)
+    log_terms(log_emission, log_transition, which=None) -> posterior's (n,) log-lik terms alone
     pad(values, chunk, margin, fill); viterbi_padded / posterior_padded(...): the same chunked
         decode on a padded series, or on any run of its chunks (a long series part by part)
 
@@ -106,9 +107,10 @@ def _step(vector, matrices, which_t, special, transpose=False):
     return out
 
 
-def _posterior_batch(log_emission, stack, which):
-    """Scaled forward-backward on a batch: (b, n, K) -> (b, n, K + 1): the posteriors, and last
-    the log of each step's forward normaliser (their sum is the log-likelihood)."""
+def _forward_batch(log_emission, stack, which):
+    """Scaled forward pass on a batch: (b, n, K) -> (emission scaled by each row's peak, the
+    matrices, forward (b, n, K) P(state at t | the series up to t), log terms (b, n): the log
+    of each step's forward normaliser, their sum is the log-likelihood)."""
     b, n, k = log_emission.shape
     # float64: with a hard ban (probability 0) float32 shares underflow to 0 on both passes.
     peak = log_emission.max(axis=2, keepdims=True)
@@ -126,6 +128,31 @@ def _posterior_batch(log_emission, stack, which):
         log_norm[:, t] = np.log(norm[:, 0])
         alpha /= norm
         forward[:, t] = alpha
+    return emission, matrices, forward, log_norm + peak[:, :, 0]
+
+
+def _log_terms_batch(log_emission, stack, which):
+    """The forward pass alone on a batch: (b, n, K) -> (b, n) float32 log terms."""
+    return _forward_batch(log_emission, stack, which)[3].astype(np.float32)
+
+
+def _weights_batch(log_emission, stack, which):
+    """Scaled forward-backward on a batch: (b, n, K) -> the posteriors, float32 (b, n, K)."""
+    return _backward(*_forward_batch(log_emission, stack, which)[:3], which).astype(np.float32)
+
+
+def _posterior_batch(log_emission, stack, which):
+    """Scaled forward-backward on a batch: (b, n, K) -> (b, n, K + 1): the posteriors, and last
+    the log of each step's forward normaliser (their sum is the log-likelihood)."""
+    emission, matrices, forward, terms = _forward_batch(log_emission, stack, which)
+    return np.concatenate([_backward(emission, matrices, forward, which), terms[:, :, None]],
+                          axis=2).astype(np.float32)
+
+
+def _backward(emission, matrices, forward, which):
+    """The backward pass after _forward_batch: the posteriors (b, n, K) float64, in forward's place."""
+    b, n, k = forward.shape
+    special = which.any(axis=0)
     beta = np.full((b, k), 1.0 / k)
     posterior = forward  # overwritten from the end, row by row
     for t in range(n - 1, 0, -1):
@@ -137,7 +164,7 @@ def _posterior_batch(log_emission, stack, which):
         # Data that insists on a banned move beyond float64's range leaves the passes sure of
         # disjoint states (or the backward pass of none): keep the forward belief, not 0 / 0.
         posterior[:, t - 1] = np.where(total > 0, both / np.where(total > 0, total, 1.0), forward[:, t - 1])
-    return np.concatenate([posterior, (log_norm + peak[:, :, 0])[:, :, None]], axis=2).astype(np.float32)
+    return posterior
 
 
 def pad(values, chunk, margin, fill):
@@ -176,7 +203,7 @@ def viterbi_padded(log_emission, log_transition, which, chunk, margin):
 
 def posterior_padded(log_emission, log_transition, which, chunk, margin):
     """posterior's first result on a series laid out by pad() (or a run of its chunks)."""
-    return _padded(_posterior_batch, log_emission, log_transition, which, chunk, margin)[:, :-1]
+    return _padded(_weights_batch, log_emission, log_transition, which, chunk, margin)
 
 
 def viterbi(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):
@@ -190,3 +217,9 @@ def posterior(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=No
     that each chunk is conditioned on its left margin only."""
     out = _chunked(_posterior_batch, log_emission, log_transition, which, chunk, margin)
     return out[:, :-1], out[:, -1]
+
+
+def log_terms(log_emission, log_transition, chunk=CHUNK, margin=MARGIN, which=None):
+    """posterior's second result alone (the forward pass only): log P(x_t | x_<t) float32 (n,),
+    the same numbers at about half the cost, for scoring how well a series is explained."""
+    return _chunked(_log_terms_batch, log_emission, log_transition, which, chunk, margin)

@@ -11,14 +11,14 @@ text again and writes it with its labels as nilm.decode.batches yields them. The
 of nilm.label.label_recording on the whole file.
 """
 import re
-from itertools import islice
+from itertools import chain, islice, repeat
 from pathlib import Path
 
 import numpy as np
 
 from nilm import io
 from nilm.decode import batches, elapsed_seconds
-from nilm.label import format_rows, header
+from nilm.label import format_lines, header
 
 CHUNK_ROWS = 200_000
 
@@ -103,9 +103,10 @@ def label_file(path, out, model, confidence=False, chunk_rows=CHUNK_ROWS):
     seconds = elapsed_seconds(_Timed(stamps), current.size)
     del stamps
     plan = model.plan(current, seconds)
-    texts = (fields for rows, _, sep in _chunks(path, name, chunk_rows)
-             for fields in io._field_tuples(rows, sep))
+    # Each row's fields joined by commas: a comma-separated row is that already.
+    texts = chain.from_iterable(rows if sep == "," else map(",".join, map(str.split, rows, repeat(sep)))
+                                for rows, _, sep in _chunks(path, name, chunk_rows))
     out.write(header(confidence).encode("utf-8"))
     for batch in batches(model, plan, current, seconds, confidence):
-        fields = [next(texts) for _ in range(batch.joint.size)]
-        out.write(format_rows(fields, batch.joint, batch.confidence).encode("utf-8"))
+        lines = format_lines(list(islice(texts, batch.joint.size)), batch.joint, batch.confidence)
+        out.write(lines.encode("utf-8"))

@@ -113,3 +113,30 @@ def test_short_stays_make_the_sensor_switch_more_readily_and_are_better_labelled
     learnt = joint_accuracy_of(case)
     monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", (1.0,))
     assert learnt > joint_accuracy_of(case) + 0.03
+
+
+def test_a_round_that_keeps_the_likeliest_updates_from_it_alone_with_the_same_numbers(files):
+    # The noise round scores every width, then updates from the likeliest only: the same update
+    # (and the same switching rates) the round of every candidate gives for that one.
+    from nilm.decode import series_of
+
+    model, recording = load(), files["noise_6mA"][0]
+    current = recording.max_current
+    seconds = elapsed_seconds(recording, current.size)
+    sample, rows, period = series_of(current, seconds, 0, current.size), np.arange(current.size), 1.065
+    prior = adapt.smooth_pmfs(model.step_pmfs_, model.pmf_smoothing)
+    stay = np.asarray(model.stay_, dtype=float)
+    params = [(prior, model._initial_gain(current), z) for z in adapt.NOISE_GRID]
+    every = adapt._em_rounds(model, params, sample, rows, stay, prior, period)
+    best, (pmfs, gain, score, rates) = adapt._em_rounds(model, params, sample, rows, stay, prior, period,
+                                                         likeliest=True)
+    assert best == max(range(len(params)), key=lambda k: every[k][2]) and best > 0
+    assert all(r[3] is None for r in every)  # the rates only where they are used
+    assert np.array_equal(pmfs, every[best][0]) and gain == every[best][1] and score == every[best][2]
+    matrices, which = adapt.transitions(model, stay, sample.seconds, sample.gate, period)
+    emissions = np.concatenate([adapt.log_likelihoods(model, adapt.joint_step_pmf(p), g, sample, z)
+                                for p, g, z in params])
+    weights, _ = adapt.posterior(emissions, matrices, chunk=adapt.EM_CHUNK, margin=adapt.EM_MARGIN,
+                                 which=np.tile(which, len(params)))
+    part = weights[best * rows.size:(best + 1) * rows.size]
+    assert np.array_equal(rates, adapt.switching_stay(part, rows, sample.seconds, model.stay_))

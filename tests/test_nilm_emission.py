@@ -131,3 +131,23 @@ def test_noise_widens_the_rounding_like_normal_noise_before_the_meter():
     screen1_on = np.ravel_multi_index((2, 0, 0), (3, 3, 2))
     assert log_emission_table(joint, 1.0)[15, screen1_on] < np.log(1e-3)
     assert log_emission_table(joint, 1.0, noise=0.8)[15, screen1_on] > np.log(1e-2)
+
+
+def test_tables_and_kernels_are_memoised_read_only_and_equal_to_a_fresh_computation():
+    from nilm.emission import _kernel, _memo_tables, fit_gain, rounding_kernel
+
+    joint = joint_step_pmf(PMFS)
+    first = log_emission_table(joint, 1.1, noise=0.3)
+    assert np.shares_memory(log_emission_table(joint.copy(), 1.1, noise=0.3), first)  # not rebuilt
+    with pytest.raises(ValueError):
+        first[0, 0] = 0.0  # shared by every caller: nobody may change it
+    kernel = rounding_kernel([1.0, 1.25], 8, noise=0.3)
+    assert rounding_kernel(np.array([1.0, 1.25]), 8, 0.3) is kernel
+    assert np.array_equal(kernel, _kernel(np.array([1.0, 1.25]), 8, 0.3))
+    _memo_tables.cache_clear()
+    assert np.array_equal(log_emission_table(joint, 1.1, noise=0.3), first)
+    counts = np.zeros((N_BINS, 18))
+    counts[round(17 * 1.1), np.ravel_multi_index((2, 0, 0), (3, 3, 2))] = 10
+    hits = _memo_tables.cache_info().hits
+    assert fit_gain(counts, joint) == fit_gain(counts, joint)
+    assert _memo_tables.cache_info().hits >= hits + 2  # the second fit reuses the first one's tables

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from nilm.smooth import gated_transitions, posterior, sticky_transitions, viterbi
+from nilm.smooth import gated_transitions, log_terms, posterior, sticky_transitions, viterbi
 
 SHAPE = (3, 3, 2)
 STAY = (0.9, 0.9, 0.9)
@@ -84,3 +84,30 @@ def test_chunked_decoding_agrees_with_one_exact_pass_on_sticky_data():
     assert (exact == chunked).mean() > 0.99
     weights, _ = posterior(log_emission, stack, chunk=256, margin=128)
     assert (weights.argmax(axis=1) == truth).mean() > 0.95
+
+
+def test_log_terms_are_the_forward_pass_of_posterior_bit_for_bit():
+    # EM scores candidates with the forward pass alone: the very numbers posterior gives, so
+    # that the candidate chosen is the same.
+    rng = np.random.default_rng(3)
+    log_emission = rng.normal(0, 2.0, (3000, 18)).astype(np.float32)
+    stack = gated_transitions(SHAPE, STAY, SENSOR, 0.01, 0.5)
+    which = (rng.random(3000) < 0.1).astype(int)
+    for chunk, margin in ((256, 64), (4096, 0)):
+        _, terms = posterior(log_emission, stack, chunk=chunk, margin=margin, which=which)
+        alone = log_terms(log_emission, stack, chunk=chunk, margin=margin, which=which)
+        assert alone.dtype == terms.dtype and np.array_equal(alone, terms)
+
+
+def test_posterior_padded_gives_posterior_weights_bit_for_bit_without_the_log_terms():
+    # The final decode asks for the weights alone: no (n, K + 1) array is built and sliced.
+    from nilm.smooth import pad, posterior_padded
+
+    rng = np.random.default_rng(4)
+    log_emission = rng.normal(0, 2.0, (5000, 18)).astype(np.float32)
+    stack = gated_transitions(SHAPE, STAY, SENSOR, 0.01, 0.5)
+    which = (rng.random(5000) < 0.1).astype(int)
+    weights, _ = posterior(log_emission, stack, chunk=1024, margin=256, which=which)
+    padded = posterior_padded(pad(log_emission, 1024, 256, 0.0), stack, pad(which, 1024, 256, 0), 1024, 256)
+    assert padded.shape == (5120, 18) and padded.flags.c_contiguous
+    assert np.array_equal(padded[:5000], weights)

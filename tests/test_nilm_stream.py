@@ -99,3 +99,39 @@ def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(big_file, monkeyp
                         for name in ("joint", "confidence")])
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_large_file_with_another_separator_gives_the_whole_file_bytes(big_file, tmp_path, sep):
+    # Rows are written back with commas: a comma-separated row is copied as it is, others are
+    # split and joined, as the whole-file path does.
+    path = tmp_path / "other.csv"
+    path.write_bytes(big_file.read_bytes().replace(b",", sep.encode()))
+    whole = label_recording(read_recording(path), load(), True)
+    assert whole.count(b";") == 0 and whole.count(b"\t") == 0
+    out = bytes_io.BytesIO()
+    stream.label_file(path, out, load(), True, chunk_rows=7000)
+    assert out.getvalue() == whole
+
+
+def test_with_confidence_viterbi_takes_whole_batches_and_forward_backward_halves(big_file, monkeypatch):
+    # Forward-backward's float64 passes run on half a batch at a time (memory); Viterbi, whose
+    # Python steps cost about the same for twice the chunks, on the whole batch.
+    from nilm.decode import batches, elapsed_seconds
+
+    recording = read_recording(big_file)
+    current = recording.max_current
+    seconds = elapsed_seconds(recording, current.size)
+    plan = load().plan(current, seconds)
+    chunks = {"viterbi": [], "posterior": []}
+    for name in chunks:
+        real = getattr(decode, f"{name}_padded")
+
+        def spy(log_emission, *args, real=real, name=name):
+            chunks[name].append((log_emission.shape[0] - 2 * decode.DECODE_MARGIN) // decode.DECODE_CHUNK)
+            return real(log_emission, *args)
+        monkeypatch.setattr(decode, f"{name}_padded", spy)
+    parts = list(batches(load(), plan, current, seconds, confidence=True))
+    assert chunks["viterbi"] == [SMALL_BATCH, SMALL_BATCH, SMALL_BATCH, 1]
+    assert chunks["posterior"] == [SMALL_BATCH // 2] * 6 + [1]
+    assert sum(p.confidence.shape[0] for p in parts) == current.size
