@@ -204,9 +204,9 @@ def elsewhere_of(model, fit, sample, rows, period):
     found = [transitions(model, fit.stay, sample.seconds, sample.gate, period, e) for e in candidates]
     offsets = np.cumsum([0] + [m.shape[0] for m, _ in found[:-1]])
     log_emission = emission(model, fit, sample, rows)
-    _, log_norm = posterior(np.tile(log_emission, (len(candidates), 1)),
-                            np.concatenate([m for m, _ in found]), chunk=EM_CHUNK, margin=EM_MARGIN,
-                            which=np.concatenate([w + o for (_, w), o in zip(found, offsets)]))
+    log_norm = log_terms(np.tile(log_emission, (len(candidates), 1)),
+                         np.concatenate([m for m, _ in found]), chunk=EM_CHUNK, margin=EM_MARGIN,
+                         which=np.concatenate([w + o for (_, w), o in zip(found, offsets)]))
     scores = log_norm.reshape(len(candidates), -1).sum(axis=1, dtype=np.float64)
     best = 0
     for k in range(1, len(candidates)):
