@@ -70,20 +70,17 @@ def format_labels(fields, states, confidence=None):
     if confidence is not None and np.shape(confidence) != states.shape:
         raise ValueError(f"confidence must have shape {states.shape}, not {np.shape(confidence)}")
     joint = np.ravel_multi_index(states.T, SHAPE)  # raises on an out-of-range state
-    return (header(confidence is not None) + format_rows(fields, joint, confidence)).encode("utf-8")
+    lines = format_lines(map(",".join, fields), joint, confidence)
+    return (header(confidence is not None) + lines).encode("utf-8")
 
 
 def header(confidence=False):
     return f"{HEADER},{CONFIDENCE_HEADER}\n" if confidence else HEADER + "\n"
 
 
-def format_rows(fields, joint, confidence=None):
-    """The labelled lines (each ending in LF) of rows with these field texts and joint states."""
-    return format_lines(map(",".join, fields), joint, confidence)
-
-
 def format_lines(texts, joint, confidence=None):
-    """format_rows from each row's three fields already joined by commas ("t,max,effective")."""
+    """The labelled lines (each ending in LF) of rows given as their three fields joined by commas
+    ("t,max,effective") and their joint states."""
     joint = np.asarray(joint).tolist()
     if confidence is None:
         lines = [f"{row}{SUFFIXES[k]}" for row, k in zip(texts, joint)]

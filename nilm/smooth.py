@@ -107,33 +107,36 @@ def _step(vector, matrices, which_t, special, transpose=False):
     return out
 
 
-def _forward_batch(log_emission, stack, which):
+def _forward_batch(log_emission, stack, which, keep=True):
     """Scaled forward pass on a batch: (b, n, K) -> (emission scaled by each row's peak, the
     matrices, forward (b, n, K) P(state at t | the series up to t), log terms (b, n): the log
-    of each step's forward normaliser, their sum is the log-likelihood)."""
+    of each step's forward normaliser, their sum is the log-likelihood). Without keep, forward
+    is None: the log terms alone need no (b, n, K) float64 history."""
     b, n, k = log_emission.shape
     # float64: with a hard ban (probability 0) float32 shares underflow to 0 on both passes.
     peak = log_emission.max(axis=2, keepdims=True)
     emission = np.exp(log_emission - peak, dtype=np.float64)
     matrices = np.exp(stack, dtype=np.float64)
-    forward = np.empty((b, n, k))
+    forward = np.empty((b, n, k)) if keep else None
     log_norm = np.empty((b, n))
     alpha = emission[:, 0] / emission[:, 0].sum(axis=1, keepdims=True)
     log_norm[:, 0] = np.log(emission[:, 0].sum(axis=1) / k)
-    forward[:, 0] = alpha
+    if keep:
+        forward[:, 0] = alpha
     special = which.any(axis=0)
     for t in range(1, n):
         alpha = _step(alpha, matrices, which[:, t], special[t]) * emission[:, t]
         norm = alpha.sum(axis=1, keepdims=True)
         log_norm[:, t] = np.log(norm[:, 0])
         alpha /= norm
-        forward[:, t] = alpha
+        if keep:
+            forward[:, t] = alpha
     return emission, matrices, forward, log_norm + peak[:, :, 0]
 
 
 def _log_terms_batch(log_emission, stack, which):
     """The forward pass alone on a batch: (b, n, K) -> (b, n) float32 log terms."""
-    return _forward_batch(log_emission, stack, which)[3].astype(np.float32)
+    return _forward_batch(log_emission, stack, which, keep=False)[3].astype(np.float32)
 
 
 def _weights_batch(log_emission, stack, which):

@@ -35,6 +35,15 @@ def big_file(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def planned(big_file):
+    """(current, seconds, plan) of big_file, as nilm.stream finds them before decoding."""
+    recording = read_recording(big_file)
+    current = recording.max_current
+    seconds = decode.elapsed_seconds(recording, current.size)
+    return current, seconds, load().plan(current, seconds)
+
+
 @pytest.mark.parametrize("confidence", [False, True])
 def test_chunked_labelling_gives_the_whole_file_bytes(big_file, confidence):
     whole = label_recording(read_recording(big_file), load(), confidence)
@@ -82,19 +91,14 @@ def test_the_cli_refuses_a_bad_large_file_without_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
-def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(big_file, monkeypatch):
+def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(planned, monkeypatch):
     # Local signs (steps, spikes) must not depend on where a batch starts: running sums over a
     # part of the series once broke ties differently than over the whole.
-    from nilm.decode import batches, elapsed_seconds
-
-    recording = read_recording(big_file)
-    current = recording.max_current
-    seconds = elapsed_seconds(recording, current.size)
-    plan = load().plan(current, seconds)
+    current, seconds, plan = planned
     results = []
     for width in (SMALL_BATCH, 3 * SMALL_BATCH):
         monkeypatch.setattr(decode, "BATCH_CHUNKS", width)
-        parts = list(batches(load(), plan, current, seconds, confidence=True))
+        parts = list(decode.batches(load(), plan, current, seconds, confidence=True))
         results.append([np.concatenate([getattr(p, name) for p in parts])
                         for name in ("joint", "confidence")])
     assert np.array_equal(results[0][0], results[1][0])
@@ -114,15 +118,10 @@ def test_a_large_file_with_another_separator_gives_the_whole_file_bytes(big_file
     assert out.getvalue() == whole
 
 
-def test_with_confidence_viterbi_takes_whole_batches_and_forward_backward_halves(big_file, monkeypatch):
+def test_with_confidence_viterbi_takes_whole_batches_and_forward_backward_halves(planned, monkeypatch):
     # Forward-backward's float64 passes run on half a batch at a time (memory); Viterbi, whose
     # Python steps cost about the same for twice the chunks, on the whole batch.
-    from nilm.decode import batches, elapsed_seconds
-
-    recording = read_recording(big_file)
-    current = recording.max_current
-    seconds = elapsed_seconds(recording, current.size)
-    plan = load().plan(current, seconds)
+    current, seconds, plan = planned
     chunks = {"viterbi": [], "posterior": []}
     for name in chunks:
         real = getattr(decode, f"{name}_padded")
@@ -131,7 +130,7 @@ def test_with_confidence_viterbi_takes_whole_batches_and_forward_backward_halves
             chunks[name].append((log_emission.shape[0] - 2 * decode.DECODE_MARGIN) // decode.DECODE_CHUNK)
             return real(log_emission, *args)
         monkeypatch.setattr(decode, f"{name}_padded", spy)
-    parts = list(batches(load(), plan, current, seconds, confidence=True))
+    parts = list(decode.batches(load(), plan, current, seconds, confidence=True))
     assert chunks["viterbi"] == [SMALL_BATCH, SMALL_BATCH, SMALL_BATCH, 1]
     assert chunks["posterior"] == [SMALL_BATCH // 2] * 6 + [1]
     assert sum(p.confidence.shape[0] for p in parts) == current.size
