@@ -72,9 +72,11 @@ RIVAL_MIN_WEIGHT = 0.01
 # The switching rates EM finds are pulled towards the trained ones by this many switches.
 RATE_PRIOR_SWITCHES = 4.0
 # The sensor's switches away from any sign of one run at switch_elsewhere x its rate, or at these
-# multiples of it where the series is that much likelier by more than ELSEWHERE_MARGIN_NATS:
-# stays of a few seconds hide switches in the screens' steps (nilm.stress dwell_5_20s).
-ELSEWHERE_FACTORS = (1.0, 5.0, 20.0)
+# (switch-on, switch-off) multiples of it where the series is that much likelier by more than
+# ELSEWHERE_MARGIN_NATS: stays of a few seconds hide switches in the screens' steps (nilm.stress
+# dwell_5_20s). The last frees the switch-off alone (x 50 of 0.02: its full rate), which shows
+# no spike and only a small step, while a switch-on still shows its spike.
+ELSEWHERE_FACTORS = ((1.0, 1.0), (5.0, 5.0), (20.0, 20.0), (1.0, 50.0))
 ELSEWHERE_MARGIN_NATS = 5.0
 
 
@@ -96,7 +98,7 @@ class Fit:
     noise: float = 0.0  # sd (meter steps) of the noise on the series (NOISE_GRID)
     rival: object = None  # a Fit at a rival gain the confidence weighs in (see RIVAL_GAP), or None
     rival_weight: float = 0.0
-    elsewhere: float = None  # the sensor's switch_elsewhere on this series (None: the model's)
+    elsewhere: tuple = None  # the sensor's (switch-on, switch-off) switch_elsewhere here (None: the model's)
 
     def gains(self, rows):
         """The gain of each of these rows: the series' gain, or the drifting one."""
@@ -108,9 +110,9 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     commonest matrix first (nilm.smooth's stack form). Nothing is banned: the sensor switches on
     into an inrush spike with switch_on_at_spike; on or off at a level step (without a spike:
     the meter missed it) with switch_at_step, elsewhere at switch_elsewhere of its rate (a
-    change noise hides; `elsewhere`, default the model's), and across a gap at its full rate (a
-    spike may be in the rows lost)."""
-    elsewhere = model.switch_elsewhere if elsewhere is None else elsewhere
+    change noise hides; `elsewhere` (on, off), default the model's for both), and across a gap
+    at its full rate (a spike may be in the rows lost)."""
+    on_elsewhere, off_elsewhere = (model.switch_elsewhere,) * 2 if elsewhere is None else elsewhere
     time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
     gap = seconds > GAP_PERIODS * period
     key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 3 + np.asarray(gate)) * 2 + gap
@@ -125,10 +127,10 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     shown, gap = keys // 2 % 3, keys % 2 == 1
     # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
     switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
-                           elsewhere * switching)
+                           np.minimum(off_elsewhere * switching, 1.0))
     switch_on = np.select([shown == SPIKE, shown == STEP, gap],
                           [model.switch_on_at_spike, model.switch_at_step, switching],
-                          elsewhere * switching)
+                          np.minimum(on_elsewhere * switching, 1.0))
     stays[:, SENSOR] = 1 - switch_off
     return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
 
@@ -197,10 +199,12 @@ def adapt(model, sample, rows, n, first_gain, period):
 
 
 def elsewhere_of(model, fit, sample, rows, period):
-    """The sensor's switch_elsewhere on this series: the model's times the ELSEWHERE_FACTORS
-    under which the fitted HMM finds the sample likeliest, a larger one only where it beats the
-    one before by ELSEWHERE_MARGIN_NATS. The candidates share one pass: their matrices stacked."""
-    candidates = [model.switch_elsewhere * f for f in ELSEWHERE_FACTORS]
+    """The sensor's (switch-on, switch-off) switch_elsewhere on this series: the model's times
+    the ELSEWHERE_FACTORS under which the fitted HMM finds the sample likeliest, a later one only
+    where it beats the best before it by ELSEWHERE_MARGIN_NATS. The candidates share one pass:
+    their matrices stacked."""
+    base = model.switch_elsewhere
+    candidates = [(base * on, base * off) for on, off in ELSEWHERE_FACTORS]
     found = [transitions(model, fit.stay, sample.seconds, sample.gate, period, e) for e in candidates]
     offsets = np.cumsum([0] + [m.shape[0] for m, _ in found[:-1]])
     log_emission = emission(model, fit, sample, rows)
