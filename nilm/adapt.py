@@ -2,7 +2,8 @@
 (constant or drifting), the devices' step distributions and their switching rates.
 
     Series(bins, seconds, gate, tree_term)   what is observed, row by row (see the fields)
-    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight, elsewhere)   what EM finds
+    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight, elsewhere,
+        emission_weight)   what EM finds
     transitions(model, stay, seconds, gate, period, elsewhere=None) -> (log matrices (m, 18, 18), which (n,))
     adapt(model, sample, rows, n, first_gain, period) -> Fit   (sample: the Series of `rows`)
     emission(model, fit, series, rows) -> float32 (n, 18) log-likelihoods of those rows
@@ -78,6 +79,10 @@ RATE_PRIOR_SWITCHES = 4.0
 # no spike and only a small step, while a switch-on still shows its spike.
 ELSEWHERE_FACTORS = ((1.0, 1.0), (5.0, 5.0), (20.0, 20.0), (1.0, 50.0))
 ELSEWHERE_MARGIN_NATS = 5.0
+# Where both screens stay fewer rows than this on average, a stay's few samples weigh in fully
+# (weight 1, not emission_weight): the tempering is for long stays whose wandering level would
+# outvote the chain, and short ones need every bit of the level to tell the screens apart.
+SHORT_STAY_ROWS = 10.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class Fit:
     rival: object = None  # a Fit at a rival gain the confidence weighs in (see RIVAL_GAP), or None
     rival_weight: float = 0.0
     elsewhere: tuple = None  # the sensor's (switch-on, switch-off) switch_elsewhere here (None: the model's)
+    emission_weight: float = None  # the weight of the decode's emission (None: the model's)
 
     def gains(self, rows):
         """The gain of each of these rows: the series' gain, or the drifting one."""
@@ -135,15 +141,23 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
 
 
-def log_likelihoods(model, joint_pmf, gains, series, noise=0.0):
+def log_likelihoods(model, joint_pmf, gains, series, noise=0.0, weight=None):
     # Samples of one stay are not independent draws (a level wanders within a stay): each
     # counts as emission_weight of one, or a long stay's small bias outvotes the chain.
-    return (np.float32(model.emission_weight) * log_emission(joint_pmf, gains, series.bins, noise=noise)
-            + series.tree_term)
+    weight = model.emission_weight if weight is None else weight
+    return np.float32(weight) * log_emission(joint_pmf, gains, series.bins, noise=noise) + series.tree_term
 
 
 def emission(model, fit, series, rows):
-    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series, fit.noise)
+    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series, fit.noise,
+                           fit.emission_weight)
+
+
+def emission_weight_of(model, stay):
+    """The decode's emission weight: 1 where both screens' stays are short (SHORT_STAY_ROWS),
+    else the model's emission_weight."""
+    short = np.max(stay[[d for d in range(len(SHAPE)) if d != SENSOR]]) < 1 - 1 / SHORT_STAY_ROWS
+    return 1.0 if short else model.emission_weight
 
 
 def adapt_rows(n):
@@ -191,10 +205,11 @@ def adapt(model, sample, rows, n, first_gain, period):
         best, (pmfs, gain, _, stay) = _em_rounds(model, [(pmfs, gain, z) for z in noises], sample, rows,
                                                  stay, prior, period, likeliest=True)
         noise = noises[best]
+    emission_weight = emission_weight_of(model, stay)
     if rival is not None:
-        rival = Fit(rival[0], rival[1], stay, noise=noise)
+        rival = Fit(rival[0], rival[1], stay, noise=noise, emission_weight=emission_weight)
     fit = Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
-              noise=noise, rival=rival, rival_weight=weight)
+              noise=noise, rival=rival, rival_weight=weight, emission_weight=emission_weight)
     return replace(fit, elsewhere=elsewhere_of(model, fit, sample, rows, period))
 
 
