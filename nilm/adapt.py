@@ -2,7 +2,8 @@
 (constant or drifting), the devices' step distributions and their switching rates.
 
     Series(bins, seconds, gate, tree_term)   what is observed, row by row (see the fields)
-    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight, elsewhere)   what EM finds
+    Fit(pmfs, gain, stay, drift_rows, drift_gains, noise, rival, rival_weight, elsewhere,
+        emission_weight)   what EM finds
     transitions(model, stay, seconds, gate, period, elsewhere=None) -> (log matrices (m, 18, 18), which (n,))
     adapt(model, sample, rows, n, first_gain, period) -> Fit   (sample: the Series of `rows`)
     emission(model, fit, series, rows) -> float32 (n, 18) log-likelihoods of those rows
@@ -72,10 +73,19 @@ RIVAL_MIN_WEIGHT = 0.01
 # The switching rates EM finds are pulled towards the trained ones by this many switches.
 RATE_PRIOR_SWITCHES = 4.0
 # The sensor's switches away from any sign of one run at switch_elsewhere x its rate, or at these
-# multiples of it where the series is that much likelier by more than ELSEWHERE_MARGIN_NATS:
-# stays of a few seconds hide switches in the screens' steps (nilm.stress dwell_5_20s).
-ELSEWHERE_FACTORS = (1.0, 5.0, 20.0)
-ELSEWHERE_MARGIN_NATS = 5.0
+# (switch-on, switch-off) multiples of it where the series is likelier by more than the
+# candidate's ELSEWHERE_MARGINS_NATS than under the best before it: stays of a few seconds hide
+# switches in the screens' steps (nilm.stress dwell_5_20s). The last frees the switch-off alone
+# (x 50 of 0.02: its full rate), which shows no spike and only a small step, while a switch-on
+# still shows its spike.
+ELSEWHERE_FACTORS = ((1.0, 1.0), (5.0, 5.0), (20.0, 20.0), (1.0, 50.0))
+# The last's margin: at 5 nats it won by 6 on a held-out nilm.synth file of 30-row stays, where
+# it cost 1 % of the rows; on 5-20 s stays it wins by 35 or more.
+ELSEWHERE_MARGINS_NATS = (0.0, 5.0, 5.0, 20.0)
+# Where both screens stay fewer rows than this on average, a stay's few samples weigh in fully
+# (weight 1, not emission_weight): the tempering is for long stays whose wandering level would
+# outvote the chain, and short ones need every bit of the level to tell the screens apart.
+SHORT_STAY_ROWS = 10.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,8 @@ class Fit:
     noise: float = 0.0  # sd (meter steps) of the noise on the series (NOISE_GRID)
     rival: object = None  # a Fit at a rival gain the confidence weighs in (see RIVAL_GAP), or None
     rival_weight: float = 0.0
-    elsewhere: float = None  # the sensor's switch_elsewhere on this series (None: the model's)
+    elsewhere: tuple = None  # the sensor's (switch-on, switch-off) switch_elsewhere here (None: the model's)
+    emission_weight: float = None  # the weight of the decode's emission (None: the model's)
 
     def gains(self, rows):
         """The gain of each of these rows: the series' gain, or the drifting one."""
@@ -108,9 +119,9 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     commonest matrix first (nilm.smooth's stack form). Nothing is banned: the sensor switches on
     into an inrush spike with switch_on_at_spike; on or off at a level step (without a spike:
     the meter missed it) with switch_at_step, elsewhere at switch_elsewhere of its rate (a
-    change noise hides; `elsewhere`, default the model's), and across a gap at its full rate (a
-    spike may be in the rows lost)."""
-    elsewhere = model.switch_elsewhere if elsewhere is None else elsewhere
+    change noise hides; `elsewhere` (on, off), default the model's for both), and across a gap
+    at its full rate (a spike may be in the rows lost)."""
+    on_elsewhere, off_elsewhere = (model.switch_elsewhere,) * 2 if elsewhere is None else elsewhere
     time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
     gap = seconds > GAP_PERIODS * period
     key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 3 + np.asarray(gate)) * 2 + gap
@@ -125,23 +136,31 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     shown, gap = keys // 2 % 3, keys % 2 == 1
     # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
     switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
-                           elsewhere * switching)
+                           np.minimum(off_elsewhere * switching, 1.0))
     switch_on = np.select([shown == SPIKE, shown == STEP, gap],
                           [model.switch_on_at_spike, model.switch_at_step, switching],
-                          elsewhere * switching)
+                          np.minimum(on_elsewhere * switching, 1.0))
     stays[:, SENSOR] = 1 - switch_off
     return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
 
 
-def log_likelihoods(model, joint_pmf, gains, series, noise=0.0):
+def log_likelihoods(model, joint_pmf, gains, series, noise=0.0, weight=None):
     # Samples of one stay are not independent draws (a level wanders within a stay): each
     # counts as emission_weight of one, or a long stay's small bias outvotes the chain.
-    return (np.float32(model.emission_weight) * log_emission(joint_pmf, gains, series.bins, noise=noise)
-            + series.tree_term)
+    weight = model.emission_weight if weight is None else weight
+    return np.float32(weight) * log_emission(joint_pmf, gains, series.bins, noise=noise) + series.tree_term
 
 
 def emission(model, fit, series, rows):
-    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series, fit.noise)
+    return log_likelihoods(model, joint_step_pmf(fit.pmfs), fit.gains(rows), series, fit.noise,
+                           fit.emission_weight)
+
+
+def emission_weight_of(model, stay):
+    """The decode's emission weight: 1 where both screens' stays are short (SHORT_STAY_ROWS),
+    else the model's emission_weight."""
+    short = np.max(stay[[d for d in range(len(SHAPE)) if d != SENSOR]]) < 1 - 1 / SHORT_STAY_ROWS
+    return 1.0 if short else model.emission_weight
 
 
 def adapt_rows(n):
@@ -189,18 +208,21 @@ def adapt(model, sample, rows, n, first_gain, period):
         best, (pmfs, gain, _, stay) = _em_rounds(model, [(pmfs, gain, z) for z in noises], sample, rows,
                                                  stay, prior, period, likeliest=True)
         noise = noises[best]
+    emission_weight = emission_weight_of(model, stay)
     if rival is not None:
-        rival = Fit(rival[0], rival[1], stay, noise=noise)
+        rival = Fit(rival[0], rival[1], stay, noise=noise, emission_weight=emission_weight)
     fit = Fit(pmfs, gain, stay, *drifting_gain(model, sample, rows, pmfs, gain, stay, period, noise),
-              noise=noise, rival=rival, rival_weight=weight)
+              noise=noise, rival=rival, rival_weight=weight, emission_weight=emission_weight)
     return replace(fit, elsewhere=elsewhere_of(model, fit, sample, rows, period))
 
 
 def elsewhere_of(model, fit, sample, rows, period):
-    """The sensor's switch_elsewhere on this series: the model's times the ELSEWHERE_FACTORS
-    under which the fitted HMM finds the sample likeliest, a larger one only where it beats the
-    one before by ELSEWHERE_MARGIN_NATS. The candidates share one pass: their matrices stacked."""
-    candidates = [model.switch_elsewhere * f for f in ELSEWHERE_FACTORS]
+    """The sensor's (switch-on, switch-off) switch_elsewhere on this series: the model's times
+    the ELSEWHERE_FACTORS under which the fitted HMM finds the sample likeliest, a later one only
+    where it beats the best before it by its ELSEWHERE_MARGINS_NATS. The candidates share one pass:
+    their matrices stacked."""
+    base = model.switch_elsewhere
+    candidates = [(base * on, base * off) for on, off in ELSEWHERE_FACTORS]
     found = [transitions(model, fit.stay, sample.seconds, sample.gate, period, e) for e in candidates]
     offsets = np.cumsum([0] + [m.shape[0] for m, _ in found[:-1]])
     log_emission = emission(model, fit, sample, rows)
@@ -210,7 +232,7 @@ def elsewhere_of(model, fit, sample, rows, period):
     scores = log_norm.reshape(len(candidates), -1).sum(axis=1, dtype=np.float64)
     best = 0
     for k in range(1, len(candidates)):
-        if scores[k] > scores[best] + ELSEWHERE_MARGIN_NATS:
+        if scores[k] > scores[best] + ELSEWHERE_MARGINS_NATS[k]:
             best = k
     return candidates[best]
 

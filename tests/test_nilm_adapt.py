@@ -100,19 +100,32 @@ def test_rival_of_weighs_the_likeliest_far_gain_by_its_score_gap():
 
 
 def test_a_clean_series_keeps_the_trained_switch_elsewhere(fits):
-    assert [fit.elsewhere for fit in fits["clean"]] == [load().switch_elsewhere] * len(SEEDS)
+    assert [fit.elsewhere for fit in fits["clean"]] == [(load().switch_elsewhere,) * 2] * len(SEEDS)
 
 
 def test_short_stays_make_the_sensor_switch_more_readily_and_are_better_labelled(monkeypatch):
     # Stays of 5-20 s: the sensor's switches hide in the screens' steps, so switching away from
-    # any sign of one must be likelier (measured on this file: 0.756 -> 0.820 of the rows right).
+    # any sign of one must be likelier (measured on this file: 0.798 -> 0.853 of the rows right).
     case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[0])
     recording = case.recording()
     fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
-    assert fit.elsewhere > load().switch_elsewhere
+    assert max(fit.elsewhere) > load().switch_elsewhere
     learnt = joint_accuracy_of(case)
-    monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", (1.0,))
+    monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", ((1.0, 1.0),))
     assert learnt > joint_accuracy_of(case) + 0.03
+
+
+def test_short_stays_may_let_the_sensor_switch_off_unseen_at_its_full_rate(monkeypatch):
+    # A switch-off shows no spike and its step (~2 meter steps) hides in the screens' steps of
+    # 5-20 s stays, while a switch-on still shows its spike (measured on this file: 0.766 ->
+    # 0.781 of the rows right).
+    case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[3])
+    recording = case.recording()
+    fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
+    assert fit.elsewhere == pytest.approx((load().switch_elsewhere, 1.0))
+    learnt = joint_accuracy_of(case)
+    monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", adapt.ELSEWHERE_FACTORS[:-1])
+    assert learnt > joint_accuracy_of(case) + 0.01
 
 
 def test_a_round_that_keeps_the_likeliest_updates_from_it_alone_with_the_same_numbers(files):
@@ -140,3 +153,19 @@ def test_a_round_that_keeps_the_likeliest_updates_from_it_alone_with_the_same_nu
                                  which=np.tile(which, len(params)))
     part = weights[best * rows.size:(best + 1) * rows.size]
     assert np.array_equal(rates, adapt.switching_stay(part, rows, sample.seconds, model.stay_))
+
+
+def test_a_clean_series_keeps_the_models_emission_weight(fits):
+    assert [fit.emission_weight for fit in fits["clean"]] == [load().emission_weight] * len(SEEDS)
+
+
+def test_short_stays_weigh_the_emission_fully_and_are_better_labelled(monkeypatch):
+    # Stays of 5-20 s: the tempering meant for long stays throws away what tells the screens
+    # apart (measured on this file: 0.835 -> 0.853 of the rows right).
+    case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[0])
+    recording = case.recording()
+    fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
+    assert fit.emission_weight == 1.0 != load().emission_weight
+    learnt = joint_accuracy_of(case)
+    monkeypatch.setattr(adapt, "SHORT_STAY_ROWS", 1.0)
+    assert learnt > joint_accuracy_of(case) + 0.01
