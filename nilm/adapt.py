@@ -269,8 +269,9 @@ def _em_rounds(model, params, sample, rows, stay, prior, period, likeliest=False
               + gain_log_prior(gain, model.gain_prior_)
               - model.adapt_strength * divergence(prior, pmfs)
               for i, (pmfs, gain, _) in enumerate(params)]
+    best = max(range(len(params)), key=scores.__getitem__)
     out = []
-    for i in [max(range(len(params)), key=scores.__getitem__)] if likeliest else range(len(params)):
+    for i in [best] if likeliest else range(len(params)):
         pmfs, _, noise = params[i]
         part = weights[i * n:(i + 1) * n]
         counts = state_histogram(sample.bins, part)
@@ -280,7 +281,7 @@ def _em_rounds(model, params, sample, rows, stay, prior, period, likeliest=False
         rates = switching_stay(part, rows, sample.seconds, model.stay_) if likeliest else None
         pmfs = adapt_pmfs(counts, pmfs, new_gain, prior, model.adapt_strength, noise)
         out.append((pmfs, new_gain, scores[i], rates))
-    return (i, out[0]) if likeliest else out
+    return (best, out[0]) if likeliest else out
 
 
 def divergence(prior, pmfs):
