@@ -34,6 +34,7 @@ from nilm.emission import (
 from nilm.smooth import log_terms, posterior, switching_transitions
 
 SENSOR = DEVICES.index("Temperature sensor")
+SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
 # What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike.
 NOTHING, STEP, SPIKE = 0, 1, 2
 # EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
@@ -159,7 +160,7 @@ def emission(model, fit, series, rows):
 def emission_weight_of(model, stay):
     """The decode's emission weight: 1 where both screens' stays are short (SHORT_STAY_ROWS),
     else the model's emission_weight."""
-    short = np.max(stay[[d for d in range(len(SHAPE)) if d != SENSOR]]) < 1 - 1 / SHORT_STAY_ROWS
+    short = np.max(stay[SCREENS]) < 1 - 1 / SHORT_STAY_ROWS
     return 1.0 if short else model.emission_weight
 
 

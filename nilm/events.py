@@ -25,14 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import NOTHING, SENSOR, SPIKE, STEP
-from nilm.devices import DEVICES
+from nilm.adapt import NOTHING, SCREENS, SENSOR, SPIKE, STEP
 from nilm.emission import GAIN_RANGE
 from nilm.features import CHANGE_WINDOW
 from nilm.states import QUANTUM_MA, despike
 from nilm.tree import TreeArrays
 
-SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
 # The class of a row's event: what the sensor does times what the screens do (both may switch on
 # the same row), class = len(SCREEN_MOVES) * sensor move + screen move.
 SENSOR_MOVES = ("stays", "on", "off")

@@ -22,8 +22,19 @@ def files():
 @pytest.fixture(scope="module")
 def fits(files):
     """What EM finds on each file (the shipped model's plan), found once for the tests here."""
-    return {name: [load().plan(r.max_current, elapsed_seconds(r, r.max_current.size)).fit for r in found]
-            for name, found in files.items()}
+    return {name: [fit_of(r) for r in found] for name, found in files.items()}
+
+
+@pytest.fixture(scope="module")
+def dwell():
+    """A file of 5-20 s stays (tuning seed 0): the case, what EM finds on it, its accuracy."""
+    case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[0])
+    return case, fit_of(case.recording()), joint_accuracy_of(case)
+
+
+def fit_of(recording):
+    """What EM finds on this file (the shipped model's plan)."""
+    return load().plan(recording.max_current, elapsed_seconds(recording, recording.max_current.size)).fit
 
 
 def joint_accuracy(recordings, name):
@@ -103,14 +114,11 @@ def test_a_clean_series_keeps_the_trained_switch_elsewhere(fits):
     assert [fit.elsewhere for fit in fits["clean"]] == [(load().switch_elsewhere,) * 2] * len(SEEDS)
 
 
-def test_short_stays_make_the_sensor_switch_more_readily_and_are_better_labelled(monkeypatch):
+def test_short_stays_make_the_sensor_switch_more_readily_and_are_better_labelled(dwell, monkeypatch):
     # Stays of 5-20 s: the sensor's switches hide in the screens' steps, so switching away from
     # any sign of one must be likelier (measured on this file: 0.798 -> 0.853 of the rows right).
-    case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[0])
-    recording = case.recording()
-    fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
+    case, fit, learnt = dwell
     assert max(fit.elsewhere) > load().switch_elsewhere
-    learnt = joint_accuracy_of(case)
     monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", ((1.0, 1.0),))
     assert learnt > joint_accuracy_of(case) + 0.03
 
@@ -120,8 +128,7 @@ def test_short_stays_may_let_the_sensor_switch_off_unseen_at_its_full_rate(monke
     # 5-20 s stays, while a switch-on still shows its spike (measured on this file: 0.766 ->
     # 0.781 of the rows right).
     case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[3])
-    recording = case.recording()
-    fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
+    fit = fit_of(case.recording())
     assert fit.elsewhere == pytest.approx((load().switch_elsewhere, 1.0))
     learnt = joint_accuracy_of(case)
     monkeypatch.setattr(adapt, "ELSEWHERE_FACTORS", adapt.ELSEWHERE_FACTORS[:-1])
@@ -159,13 +166,10 @@ def test_a_clean_series_keeps_the_models_emission_weight(fits):
     assert [fit.emission_weight for fit in fits["clean"]] == [load().emission_weight] * len(SEEDS)
 
 
-def test_short_stays_weigh_the_emission_fully_and_are_better_labelled(monkeypatch):
+def test_short_stays_weigh_the_emission_fully_and_are_better_labelled(dwell, monkeypatch):
     # Stays of 5-20 s: the tempering meant for long stays throws away what tells the screens
     # apart (measured on this file: 0.835 -> 0.853 of the rows right).
-    case = stress.make_case("dwell_5_20s", stress.TUNING_SEEDS[0])
-    recording = case.recording()
-    fit = load().plan(recording.max_current, elapsed_seconds(recording, len(case))).fit
+    case, fit, learnt = dwell
     assert fit.emission_weight == 1.0 != load().emission_weight
-    learnt = joint_accuracy_of(case)
     monkeypatch.setattr(adapt, "SHORT_STAY_ROWS", 1.0)
     assert learnt > joint_accuracy_of(case) + 0.01
