@@ -77,9 +77,9 @@ RATE_PRIOR_SWITCHES = 4.0
 # (switch-on, switch-off) multiples of it where the series is likelier by more than the
 # candidate's ELSEWHERE_MARGINS_NATS than under the best before it: stays of a few seconds hide
 # switches in the screens' steps (nilm.stress dwell_5_20s). The last frees the switch-off alone
-# (x 50 of 0.02: its full rate), which shows no spike and only a small step, while a switch-on
-# still shows its spike.
-ELSEWHERE_FACTORS = ((1.0, 1.0), (5.0, 5.0), (20.0, 20.0), (1.0, 50.0))
+# (None: its full rate, whatever switch_elsewhere is), which shows no spike and only a small
+# step, while a switch-on still shows its spike.
+ELSEWHERE_FACTORS = ((1.0, 1.0), (5.0, 5.0), (20.0, 20.0), (1.0, None))
 # The last's margin: at 5 nats it won by 6 on a held-out nilm.synth file of 30-row stays, where
 # it cost 1 % of the rows; on 5-20 s stays it wins by 35 or more.
 ELSEWHERE_MARGINS_NATS = (0.0, 5.0, 5.0, 20.0)
@@ -223,7 +223,7 @@ def elsewhere_of(model, fit, sample, rows, period):
     where it beats the best before it by its ELSEWHERE_MARGINS_NATS. The candidates share one pass:
     their matrices stacked."""
     base = model.switch_elsewhere
-    candidates = [(base * on, base * off) for on, off in ELSEWHERE_FACTORS]
+    candidates = [(base * on, 1.0 if off is None else base * off) for on, off in ELSEWHERE_FACTORS]
     found = [transitions(model, fit.stay, sample.seconds, sample.gate, period, e) for e in candidates]
     offsets = np.cumsum([0] + [m.shape[0] for m, _ in found[:-1]])
     log_emission = emission(model, fit, sample, rows)
