@@ -153,7 +153,10 @@ def test_a_poison_row_does_not_stop_the_feed(kind, dash_duo, web_server, db_exec
 
 def test_the_worker_keeps_sampling_and_publishing_past_every_poison_row(
         web_server, celery_worker, db_exec):
-    live = websocket.create_connection(ws_url(web_server))
+    # From the log's newest change, as a page connects: without `since` the socket starts from
+    # whatever is newest when its thread gets to it, which may already be the first poison row.
+    since = db_exec("SELECT coalesce(max(seq), 0) FROM reading_changes")[0][0]
+    live = websocket.create_connection(ws_url(web_server, f"?since={since}"))
     poison = {write_poison(db_exec, kind) for kind in POISON}
     highest = max(poison)
     # The worker's own relay publishes the poison rows along with its next readings.
