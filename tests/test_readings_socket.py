@@ -53,7 +53,7 @@ def test_replays_from_since_then_streams_outside_writes(web_server, db_exec):
 def test_without_since_only_new_changes_arrive(web_server, db_exec):
     insert(db_exec, 20.0)
     ws = websocket.create_connection(ws_url(web_server))
-    time.sleep(0.3)
+    assert first_frame(ws, timeout=10)["changes"] == []  # a heartbeat: the socket has read "now"
     newest = insert(db_exec, 22.0)
     assert [c["id"] for c in read_changes(ws, newest)] == [newest]
 
