@@ -20,6 +20,7 @@ from . import pg
 from .models import ReadingChange, db, parse_utc
 
 CHANNEL = "readings"
+BATCH = 1000  # changes read from the log at a time (replays, the hub catching up)
 log = logging.getLogger(__name__)
 
 
@@ -102,8 +103,9 @@ def change_dict(change_id, op, reading_id, sensor_id, taken_at, temperature_c):
             "reading": reading_dict(reading_id, sensor_id, taken_at, temperature_c)}
 
 
-def changes_since(since_id, limit=1000):
-    """Changes with id (seq) > since_id, in delivery order (needs an app context)."""
+def changes_since(since_id, limit=BATCH):
+    """Changes with id (seq) > since_id, in delivery order (needs an app context). Fewer than
+    `limit` means the log ends there (for now)."""
     query = (
         select(*_CHANGE_COLUMNS)
         .where(ReadingChange.seq > since_id)

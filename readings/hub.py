@@ -18,12 +18,12 @@ import redis
 from wsproto.frame_protocol import FrameProtocol
 
 from . import alerts
-from .feed import CHANNEL, changes_since, encode, last_change_id, now_ms
+from .feed import BATCH, CHANNEL, changes_since, encode, last_change_id, now_ms
 from .models import db
 from .retention import pruned_through
 
 log = logging.getLogger(__name__)
-CATCH_UP_BATCH = 1000
+CATCH_UP_BATCH = BATCH
 
 
 def frame(prev, changes, resync=False):

@@ -10,7 +10,7 @@ from flask import abort, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
-from .feed import changes_since, last_change_id
+from .feed import BATCH, changes_since, last_change_id
 from .hub import alert_snapshot_frame
 from .models import db
 from .retention import needs_resync, pruned_through
@@ -167,10 +167,13 @@ def _replay(client):
     is held for each read only, in one of the process's replay slots."""
     while not client.closed.is_set():
         with replay_slot():
-            changes = changes_since(client.sent)
-        if not changes:
+            changes = changes_since(client.sent, BATCH)
+        if changes:
+            client.replay(changes)
+        # A short batch is the end of the log: what commits later the hub hands to the client
+        # (it was registered before this read), so no second read to find nothing.
+        if len(changes) < BATCH:
             return
-        client.replay(changes)
 
 
 def _close(ws):

@@ -1,6 +1,7 @@
 import json
 import socket
 import sqlite3
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +11,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from readings import hub as hub_module
 from readings import pg, store
+from readings import socket as socket_module
 from readings.feed import CHANNEL, Relay, changes_since, last_change_id
 from readings.hub import Hub, wire
 from readings.models import Reading, db
@@ -167,6 +169,17 @@ def test_hub_catches_up_across_several_batches_of_the_log(db_app, redis_server, 
     hub.receive(json.dumps({"id": 5}))  # one message for five changes: three batches of the log
     assert [c["id"] for f in ws.frames for c in f["changes"]] == ids
     assert not any(f.get("resync") for f in ws.frames)
+
+
+@both_databases
+def test_a_replay_reads_the_log_in_batches_until_a_short_one(db_app, redis_server, monkeypatch):
+    monkeypatch.setattr(socket_module, "BATCH", 2)
+    db_app.extensions["readings_replay_slots"] = threading.BoundedSemaphore(1)
+    client = Hub(db_app, redis_server.url).connect(ws := RecordingSocket(), 0)
+    ids = [write(20.0 + i) for i in range(5)]
+    with db_app.app_context():
+        socket_module._replay(client)  # batches of 2, 2, then 1: the end of the log
+    assert [c["id"] for f in ws.frames for c in f["changes"]] == ids
 
 
 @both_databases
