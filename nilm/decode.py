@@ -17,8 +17,9 @@ import numpy as np
 
 from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
-from nilm.emission import N_JOINT, observed_bins
+from nilm.emission import N_BINS, N_JOINT, observed_bins
 from nilm.features import inrush_samples, segment
+from nilm.states import QUANTUM_MA
 from nilm.smooth import posterior_padded, viterbi_padded
 
 # The final decode runs on chunks this long, each with this margin either side (where a chunk
@@ -71,13 +72,22 @@ def switch_on_gate(current):
     return gate
 
 
+def meter_bins(current):
+    """The observed step of every row: the meter's own, but an inrush spike's row takes its
+    neighbours' level. Only inrush spikes: a lower one-row peak or dip is as likely two devices
+    switching a row apart (one screen on, the other off the next row) as a glitch, and its
+    level tells which (nilm.stress dwell_5_20s)."""
+    steps = np.clip(np.rint(current / QUANTUM_MA).astype(np.int64), 0, N_BINS - 1)
+    return np.where(inrush_samples(current), observed_bins(current), steps)
+
+
 def series_of(current, seconds, start, stop, tree_term=0.0):
     """The Series of rows [start, stop), its local signs found with FEATURE_MARGIN rows of context."""
     lo, hi = max(start - FEATURE_MARGIN, 0), min(stop + FEATURE_MARGIN, current.size)
     x = current[lo:hi]
     keep = slice(start - lo, stop - lo)
     term = tree_term[start:stop] if np.ndim(tree_term) else tree_term
-    return Series(observed_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
+    return Series(meter_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
 
 
 def prepare(model, current, seconds, first_gain, tree_term=0.0):
