@@ -19,8 +19,8 @@ from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transit
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
 from nilm.emission import N_BINS, N_JOINT, observed_bins
 from nilm.features import inrush_samples, segment
-from nilm.states import QUANTUM_MA
 from nilm.smooth import posterior_padded, viterbi_padded
+from nilm.states import QUANTUM_MA
 
 # The final decode runs on chunks this long, each with this margin either side (where a chunk
 # that starts blind has found the path again). Long chunks cost little.
