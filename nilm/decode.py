@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
+from nilm.adapt import INRUSH, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
 from nilm.emission import N_BINS, N_JOINT, observed_bins
 from nilm.features import inrush_samples, segment
@@ -60,15 +60,15 @@ def elapsed_seconds(recording_or_current, n):
 
 
 def switch_on_gate(current):
-    """What each row shows of a switch-on: SPIKE (an inrush sample, or the row after one), STEP
-    (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
+    """What each row shows of a switch-on: INRUSH (an inrush sample), SPIKE (the row after one),
+    STEP (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
     gate = np.zeros(current.size, dtype=np.intp)
     starts = segment(current)[1:]
     for shift in (-1, 0, 1):
         gate[np.clip(starts + shift, 0, current.size - 1)] = STEP
     spikes = inrush_samples(current)
-    gate[spikes] = SPIKE
     gate[1:][spikes[:-1]] = SPIKE
+    gate[spikes] = INRUSH
     return gate
 
 
