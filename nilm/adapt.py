@@ -93,7 +93,7 @@ SHORT_STAY_ROWS = 10.0
 
 @dataclass(frozen=True)
 class Series:
-    bins: np.ndarray  # (n,) observed meter steps (despiked)
+    bins: np.ndarray  # (n,) observed meter steps (an inrush row: its neighbours', nilm.decode.meter_bins)
     seconds: np.ndarray  # (n,) seconds since the previous row
     gate: np.ndarray  # (n,) NOTHING, STEP, SPIKE or INRUSH (nilm.decode.switch_on_gate)
     tree_term: object = 0.0  # (n, 18) float32, or a scalar added to the log emission
