@@ -35,8 +35,10 @@ from nilm.smooth import log_terms, posterior, switching_transitions
 
 SENSOR = DEVICES.index("Temperature sensor")
 SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
-# What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike.
-NOTHING, STEP, SPIKE = 0, 1, 2
+# What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike the row
+# before, an inrush spike (INRUSH acts as SPIKE, and a spike is someone's switch-on: see
+# transitions).
+NOTHING, STEP, SPIKE, INRUSH = 0, 1, 2, 3
 # EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
 ADAPT_BLOCKS = 12
 ADAPT_BLOCK_ROWS = 2000
@@ -91,9 +93,9 @@ SHORT_STAY_ROWS = 10.0
 
 @dataclass(frozen=True)
 class Series:
-    bins: np.ndarray  # (n,) observed meter steps (despiked)
+    bins: np.ndarray  # (n,) observed meter steps (an inrush row: its neighbours', nilm.decode.meter_bins)
     seconds: np.ndarray  # (n,) seconds since the previous row
-    gate: np.ndarray  # (n,) NOTHING, STEP or SPIKE (nilm.decode.switch_on_gate)
+    gate: np.ndarray  # (n,) NOTHING, STEP, SPIKE or INRUSH (nilm.decode.switch_on_gate)
     tree_term: object = 0.0  # (n, 18) float32, or a scalar added to the log emission
 
 
@@ -121,20 +123,24 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     into an inrush spike with switch_on_at_spike; on or off at a level step (without a spike:
     the meter missed it) with switch_at_step, elsewhere at switch_elsewhere of its rate (a
     change noise hides; `elsewhere` (on, off), default the model's for both), and across a gap
-    at its full rate (a spike may be in the rows lost)."""
+    at its full rate (a spike may be in the rows lost). Into an inrush spike's own row, a step
+    that switches nothing on and leaves the sensor on (the spike is nobody's switch-on) is as
+    unlikely as one that leaves an OFF sensor off: 1 - switch_on_at_spike."""
     on_elsewhere, off_elsewhere = (model.switch_elsewhere,) * 2 if elsewhere is None else elsewhere
     time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
     gap = seconds > GAP_PERIODS * period
-    key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 3 + np.asarray(gate)) * 2 + gap
+    key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 4 + np.asarray(gate)) * 2 + gap
     keys, which, counts = np.unique(key, return_inverse=True, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     keys = keys[order]
-    elapsed = SECONDS_PER_ROW * DT_RATIO ** (keys // 6 - 64)
+    elapsed = SECONDS_PER_ROW * DT_RATIO ** (keys // 8 - 64)
     stays = np.asarray(stay)[None, :] ** (elapsed[:, None] / SECONDS_PER_ROW)
     switching = 1 - stays[:, SENSOR]
-    shown, gap = keys // 2 % 3, keys % 2 == 1
+    shown, gap = keys // 2 % 4, keys % 2 == 1
+    inrush = shown == INRUSH
+    shown[inrush] = SPIKE
     # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
     switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
                            np.minimum(off_elsewhere * switching, 1.0))
@@ -142,7 +148,21 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
                           [model.switch_on_at_spike, model.switch_at_step, switching],
                           np.minimum(on_elsewhere * switching, 1.0))
     stays[:, SENSOR] = 1 - switch_off
-    return switching_transitions(SHAPE, stays, SENSOR, switch_on), rank[which.ravel()]
+    matrices = switching_transitions(SHAPE, stays, SENSOR, switch_on)
+    matrices[inrush] += np.log(1 - model.switch_on_at_spike) * _NO_SWITCH_ON
+    return matrices, rank[which.ravel()]
+
+
+def _no_switch_on():
+    """(18, 18) 1 where the step from one joint state to the other switches no device on from
+    OFF and the sensor stays on, else 0."""
+    states = np.array(np.unravel_index(np.arange(int(np.prod(SHAPE))), SHAPE))
+    switched_on = ((states[:, :, None] == 0) & (states[:, None, :] > 0)).any(axis=0)
+    sensor_stays_on = (states[SENSOR][:, None] > 0) & (states[SENSOR][None, :] > 0)
+    return (~switched_on & sensor_stays_on).astype(float)
+
+
+_NO_SWITCH_ON = _no_switch_on()
 
 
 def log_likelihoods(model, joint_pmf, gains, series, noise=0.0, weight=None):

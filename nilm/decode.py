@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
+from nilm.adapt import INRUSH, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
-from nilm.emission import N_JOINT, observed_bins
+from nilm.emission import N_BINS, N_JOINT, observed_bins
 from nilm.features import inrush_samples, segment
 from nilm.smooth import posterior_padded, viterbi_padded
+from nilm.states import QUANTUM_MA
 
 # The final decode runs on chunks this long, each with this margin either side (where a chunk
 # that starts blind has found the path again). Long chunks cost little.
@@ -59,16 +60,25 @@ def elapsed_seconds(recording_or_current, n):
 
 
 def switch_on_gate(current):
-    """What each row shows of a switch-on: SPIKE (an inrush sample, or the row after one), STEP
-    (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
+    """What each row shows of a switch-on: INRUSH (an inrush sample), SPIKE (the row after one),
+    STEP (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
     gate = np.zeros(current.size, dtype=np.intp)
     starts = segment(current)[1:]
     for shift in (-1, 0, 1):
         gate[np.clip(starts + shift, 0, current.size - 1)] = STEP
     spikes = inrush_samples(current)
-    gate[spikes] = SPIKE
     gate[1:][spikes[:-1]] = SPIKE
+    gate[spikes] = INRUSH
     return gate
+
+
+def meter_bins(current):
+    """The observed step of every row: the meter's own, but an inrush spike's row takes its
+    neighbours' level. Only inrush spikes: a lower one-row peak or dip is as likely two devices
+    switching a row apart (one screen on, the other off the next row) as a glitch, and its
+    level tells which (nilm.stress dwell_5_20s)."""
+    steps = np.clip(np.rint(current / QUANTUM_MA).astype(np.int64), 0, N_BINS - 1)
+    return np.where(inrush_samples(current), observed_bins(current), steps)
 
 
 def series_of(current, seconds, start, stop, tree_term=0.0):
@@ -77,7 +87,7 @@ def series_of(current, seconds, start, stop, tree_term=0.0):
     x = current[lo:hi]
     keep = slice(start - lo, stop - lo)
     term = tree_term[start:stop] if np.ndim(tree_term) else tree_term
-    return Series(observed_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
+    return Series(meter_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
 
 
 def prepare(model, current, seconds, first_gain, tree_term=0.0):

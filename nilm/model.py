@@ -132,6 +132,24 @@ class NilmModel:
     the gain scenarios). Screens' learnt switching rates x1.4 / x2 gave dwell +0.006 but cost
     noise_6mA, gain_drift and gaps; RATE_PRIOR_SWITCHES 20, adapt_strength 1000 and
     emission_weight 0.8 left clean at 0.990 / 0.990 / 0.987.
+    Where dwell_5_20s's gap to nilm.ceiling came from (tuning seeds; model 0.832, near-ceiling
+    0.879), one piece swapped at a time: in our HMM, the true gain with the trained step
+    distributions 0.836 (with the trained stays too 0.749), EM's distributions at the true gain
+    0.835, the generator's switching rate as the stays 0.822, per-row posterior argmax 0.830,
+    the ceiling's emission 0.826 (with its rates and argmax 0.829), its gate (a switch-on only at
+    a spike) 0.793; the gate misses 17 of 1468 sensor spikes (16 of them with a screen switching
+    within a row). In the ceiling, our gain 0.884 and our stays 0.874, but despiked rows 0.842:
+    the gap was the despiking. A one-row peak or dip is as often two screens switching a row
+    apart as a glitch (39 such rows a file), and its level tells which; so only inrush spikes
+    take their neighbours' level (nilm.decode.meter_bins): dwell 0.832 -> 0.856, the 13 others
+    within -0.0007 / +0.001, mean 0.9756 -> 0.9776 (the raw level of peaks alone, or a mixture
+    of both levels: 0.837). Then an inrush row is someone's switch-on: into it, a sensor that
+    stays on while nothing switches on costs 1 - switch_on_at_spike (nilm.adapt.transitions):
+    dwell 0.856 -> 0.860, the others within 0.0002, mean 0.9778 (factor 0.01 / 0.03 / 0.3:
+    dwell 0.859 / 0.860 / 0.857; for any spike, a screen's switch-on too: screen_spikes 0.976 ->
+    0.972). Held-out synth 0.982 -> 0.986; the main file changes 11 rows (its one-row dip to
+    73 mA now counts). Not kept: no emission on the inrush row itself (its level is unseen),
+    dwell 0.862 but gain_drift 0.980 -> 0.977.
     The tree stays fitted (the issue's classifier,
     smooth=False, tree_proba) with weight 0 in the decision: on nilm.synth, adding it to the
     emission only lowered the joint accuracy (weights 0.02 / 0.1 / 1: 0.955 / 0.895 / 0.800
