@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
+from nilm.adapt import MINOR, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
 from nilm.emission import N_JOINT, observed_bins
-from nilm.features import inrush_samples, segment
+from nilm.features import inrush_samples, minor_steps, segment
 from nilm.smooth import posterior_padded, viterbi_padded
 
 # The final decode runs on chunks this long, each with this margin either side (where a chunk
@@ -59,12 +59,14 @@ def elapsed_seconds(recording_or_current, n):
 
 
 def switch_on_gate(current):
-    """What each row shows of a switch-on: SPIKE (an inrush sample, or the row after one), STEP
-    (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
+    """What each row shows of a switch: SPIKE (an inrush sample, or the row after one), STEP
+    (a level change, nilm.features.segment, or a row either side of it), MINOR (a smaller one
+    inside a segment, nilm.features.minor_steps, or a row either side), else NOTHING."""
     gate = np.zeros(current.size, dtype=np.intp)
-    starts = segment(current)[1:]
-    for shift in (-1, 0, 1):
-        gate[np.clip(starts + shift, 0, current.size - 1)] = STEP
+    starts = segment(current)
+    for rows, shown in ((minor_steps(current, starts), MINOR), (starts[1:], STEP)):
+        for shift in (-1, 0, 1):
+            gate[np.clip(rows + shift, 0, current.size - 1)] = shown
     spikes = inrush_samples(current)
     gate[spikes] = SPIKE
     gate[1:][spikes[:-1]] = SPIKE
