@@ -35,10 +35,15 @@ from nilm.smooth import log_terms, posterior, switching_transitions
 
 SENSOR = DEVICES.index("Temperature sensor")
 SCREENS = [d for d in range(len(DEVICES)) if d != SENSOR]
-# What a row shows of a switch-on (Series.gate): nothing, a level step, an inrush spike the row
+# What a row shows of a switch (Series.gate): nothing, a level step, an inrush spike the row
 # before, an inrush spike (INRUSH acts as SPIKE, and a spike is someone's switch-on: see
-# transitions).
-NOTHING, STEP, SPIKE, INRUSH = 0, 1, 2, 3
+# transitions), a small step inside a steady stretch (nilm.features.minor_steps).
+NOTHING, STEP, SPIKE, INRUSH, MINOR = 0, 1, 2, 3, 4
+GATES = 5
+# The sensor's switch-off shows no spike and a small step that a screen's step a few rows away
+# hides from segment(); where minor_steps finds one, it switches off with this probability
+# (chosen on nilm.stress's tuning seeds, see NilmModel's docstring).
+SWITCH_OFF_AT_MINOR = 0.02
 # EM on a long series runs on this many evenly spread blocks of rows (see adapt_rows).
 ADAPT_BLOCKS = 12
 ADAPT_BLOCK_ROWS = 2000
@@ -95,7 +100,7 @@ SHORT_STAY_ROWS = 10.0
 class Series:
     bins: np.ndarray  # (n,) observed meter steps (an inrush row: its neighbours', nilm.decode.meter_bins)
     seconds: np.ndarray  # (n,) seconds since the previous row
-    gate: np.ndarray  # (n,) NOTHING, STEP, SPIKE or INRUSH (nilm.decode.switch_on_gate)
+    gate: np.ndarray  # (n,) NOTHING, STEP, SPIKE, INRUSH or MINOR (nilm.decode.switch_on_gate)
     tree_term: object = 0.0  # (n, 18) float32, or a scalar added to the log emission
 
 
@@ -129,21 +134,23 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
     on_elsewhere, off_elsewhere = (model.switch_elsewhere,) * 2 if elsewhere is None else elsewhere
     time_class = np.rint(np.log(np.maximum(seconds, 1e-3) / SECONDS_PER_ROW) / np.log(DT_RATIO))
     gap = seconds > GAP_PERIODS * period
-    key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * 4 + np.asarray(gate)) * 2 + gap
+    key = ((np.clip(time_class, -60, 200).astype(np.int64) + 64) * GATES + np.asarray(gate)) * 2 + gap
     keys, which, counts = np.unique(key, return_inverse=True, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     keys = keys[order]
-    elapsed = SECONDS_PER_ROW * DT_RATIO ** (keys // 8 - 64)
+    elapsed = SECONDS_PER_ROW * DT_RATIO ** (keys // (2 * GATES) - 64)
     stays = np.asarray(stay)[None, :] ** (elapsed[:, None] / SECONDS_PER_ROW)
     switching = 1 - stays[:, SENSOR]
-    shown, gap = keys // 2 % 4, keys % 2 == 1
+    shown, gap = keys // 2 % GATES, keys % 2 == 1
     inrush = shown == INRUSH
     shown[inrush] = SPIKE
     # The sensor's own moves are small (~22 mA): away from any sign of one, rarely.
-    switch_off = np.select([shown == STEP, gap | (shown == SPIKE)], [model.switch_at_step, switching],
-                           np.minimum(off_elsewhere * switching, 1.0))
+    elsewhere_off = np.minimum(off_elsewhere * switching, 1.0)
+    switch_off = np.select([shown == STEP, gap | (shown == SPIKE), shown == MINOR],
+                           [model.switch_at_step, switching, np.maximum(SWITCH_OFF_AT_MINOR, elsewhere_off)],
+                           elsewhere_off)
     switch_on = np.select([shown == SPIKE, shown == STEP, gap],
                           [model.switch_on_at_spike, model.switch_at_step, switching],
                           np.minimum(on_elsewhere * switching, 1.0))

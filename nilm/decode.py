@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import INRUSH, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
+from nilm.adapt import INRUSH, MINOR, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
 from nilm.emission import N_BINS, N_JOINT, observed_bins
-from nilm.features import inrush_samples, segment
+from nilm.features import inrush_samples, minor_steps, segment
 from nilm.smooth import posterior_padded, viterbi_padded
 from nilm.states import QUANTUM_MA
 
@@ -60,12 +60,14 @@ def elapsed_seconds(recording_or_current, n):
 
 
 def switch_on_gate(current):
-    """What each row shows of a switch-on: INRUSH (an inrush sample), SPIKE (the row after one),
-    STEP (a level change, nilm.features.segment, or a row either side of it), else NOTHING."""
+    """What each row shows of a switch: INRUSH (an inrush sample), SPIKE (the row after one),
+    STEP (a level change, nilm.features.segment, or a row either side of it), MINOR (a smaller
+    one inside a segment, nilm.features.minor_steps, or a row either side), else NOTHING."""
     gate = np.zeros(current.size, dtype=np.intp)
-    starts = segment(current)[1:]
-    for shift in (-1, 0, 1):
-        gate[np.clip(starts + shift, 0, current.size - 1)] = STEP
+    starts = segment(current)
+    for rows, shown in ((minor_steps(current, starts), MINOR), (starts[1:], STEP)):
+        for shift in (-1, 0, 1):
+            gate[np.clip(rows + shift, 0, current.size - 1)] = shown
     spikes = inrush_samples(current)
     gate[1:][spikes[:-1]] = SPIKE
     gate[spikes] = INRUSH

@@ -2,6 +2,7 @@
 
     build_features(current) -> float32 array (n, len(FEATURE_NAMES))
     segment(current) -> int array of segment start indices (first is 0)
+    minor_steps(current, starts) -> int array: smaller level changes inside those segments
     inrush_samples(current) -> bool array: one-sample spikes tall enough to be the sensor's inrush
 
 Labelling is offline, so windows look both ways. The series is cut into segments of steady level
@@ -45,11 +46,35 @@ def segment(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
     trail, lead = _window_means(x, w)
     d = np.abs(lead - trail)
     d[0] = 0.0
+    return np.r_[0, _peaks(d, w, threshold)]
+
+
+def minor_steps(current, starts, w=CHANGE_WINDOW, threshold=CHANGE_MA, least=3):
+    """Level changes inside the segments that `starts` cut: the same detector with windows that
+    stop at a segment's edges (at least `least` rows each side). A small step (the sensor's
+    switch-off, ~22 mA) a few rows from a screen's large one is lost among the large one's
+    window differences in segment; here it stands on its own."""
+    x = despike(current)
+    n = x.size
+    seg = np.zeros(n, dtype=np.int64)
+    seg[starts[1:]] = 1
+    seg = np.cumsum(seg)
+    values = sliding_window_view(np.pad(np.asarray(x, dtype=float), w, mode="edge"), w)
+    owner = sliding_window_view(np.pad(seg, w, constant_values=-1), w)
+    trail, lead = (window == seg[:, None] for window in (owner[:n], owner[w:w + n]))
+    t_count, l_count = trail.sum(axis=1), lead.sum(axis=1)
+    ok = (t_count >= least) & (l_count >= least)
+    t_mean = (values[:n] * trail).sum(axis=1) / np.maximum(t_count, 1)
+    l_mean = (values[w:w + n] * lead).sum(axis=1) / np.maximum(l_count, 1)
+    return _peaks(np.where(ok, np.abs(l_mean - t_mean), 0.0), w, threshold)
+
+
+def _peaks(d, w, threshold):
+    """Rows where d is at least threshold and the largest within w - 1 rows either side."""
     peak = sliding_window_view(np.pad(d, w - 1), 2 * w - 1).max(axis=1)
     before = sliding_window_view(np.pad(d, (w - 1, 0)), w)[:, :-1].max(axis=1)
     # First sample of a plateau of equal maxima: quantised data often ties.
-    starts = np.flatnonzero((d >= threshold) & (d >= peak) & (d > before))
-    return np.r_[0, starts]
+    return np.flatnonzero((d >= threshold) & (d >= peak) & (d > before))
 
 
 def inrush_samples(current):
