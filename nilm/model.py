@@ -23,9 +23,10 @@ spike), off at a small step inside a steady stretch (nilm.adapt.SWITCH_OFF_AT_MI
 elsewhere, and across a gap in the timestamps at its full rate. Nothing is
 banned. A few EM rounds on a sample of rows (nilm.adapt) refit the gain (drifting per block of
 rows), the step distributions and the switching rates on the series itself; then Viterbi, and
-forward-backward for the confidence, batch by batch (nilm.decode). With use_tree, tree_weight x
-the tree's scaled likelihood joins the emission (weight 0 by default: see NilmModel's
-docstring); smooth=False gives the tree's own per-sample decision.
+forward-backward for the confidence (where a steady stretch's samples count as at most
+nilm.decode.CONFIDENCE_STAY_ROWS: they share its level), batch by batch (nilm.decode). With
+use_tree, tree_weight x the tree's scaled likelihood joins the emission (weight 0 by default:
+see NilmModel's docstring); smooth=False gives the tree's own per-sample decision.
 """
 import json
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 numbers come from REPORT_SEEDS, which no test or setting looks at)."""
 import pytest
 
-from nilm import stress
+from nilm import decode, stress
 from nilm.devices import data_dir
 from nilm.model import load
 
@@ -36,3 +36,20 @@ STRESS_CASES = {("noise_6mA", 102): (0.890, 0.972), ("gain_1.25", 105): (0.877, 
 def test_stress_files_the_sharp_emission_got_wrong_stay_right(name, seed):
     before, measured = STRESS_CASES[name, seed]
     assert joint_accuracy(name, seed) >= measured - 0.01 > before
+
+
+def test_a_long_stretch_between_look_alikes_is_doubtful(monkeypatch):
+    # Gain 0.85, tuning seed 109: a stretch of 167 rows whose level fits the wrong combination of
+    # the screens about as well as the right one. Counted row by row, its samples made the wrong
+    # label certain (13 of the 167 wrong rows below 0.9); as at most CONFIDENCE_STAY_ROWS samples,
+    # the confidence marks them (159).
+    case = stress.make_case("gain_0.85", 109, directory=data_dir())
+
+    def flagged():
+        states, confidence = load().predict(case.recording(), return_confidence=True)
+        wrong = ~(states == case.states).all(axis=1)
+        return (confidence[wrong].min(axis=1) < 0.9).mean()
+
+    assert flagged() > 0.9
+    monkeypatch.setattr(decode, "CONFIDENCE_STAY_ROWS", 1e9)
+    assert flagged() < 0.2

@@ -105,6 +105,19 @@ def test_a_row_gets_the_same_labels_whatever_batch_it_falls_in(planned, monkeypa
     assert np.array_equal(results[0][1], results[1][1])
 
 
+def test_a_stretch_counts_as_at_most_confidence_stay_rows_for_the_confidence():
+    current = np.concatenate([np.full(10, 36.6), np.full(40, 244.1), np.full(1000, 451.7)])
+    weights = decode.stay_weights(current, 0, current.size)
+    assert np.allclose(weights[:10], 1.0) and np.allclose(weights[10:50], decode.CONFIDENCE_STAY_ROWS / 40)
+    # A long stretch counts STAY_REACH rows either side of a row (a batch's margin holds them).
+    middle = 50 + 500
+    assert weights[middle] == pytest.approx(decode.CONFIDENCE_STAY_ROWS / (2 * decode.STAY_REACH))
+    reach = decode.STAY_REACH
+    assert reach <= decode.DECODE_MARGIN
+    part = decode.stay_weights(current, 300 - reach, 700 + reach)
+    assert np.array_equal(part[reach:-reach], weights[300:700])
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_a_large_file_with_another_separator_gives_the_whole_file_bytes(big_file, tmp_path, sep):
     # Rows are written back with commas: a comma-separated row is copied as it is, others are
