@@ -17,8 +17,8 @@ import numpy as np
 
 from nilm.adapt import INRUSH, MINOR, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
-from nilm.emission import N_BINS, N_JOINT, observed_bins
-from nilm.features import inrush_samples, minor_steps, segment
+from nilm.emission import N_BINS, N_JOINT
+from nilm.features import segment, switch_signs
 from nilm.smooth import posterior_padded, viterbi_padded
 from nilm.states import QUANTUM_MA
 
@@ -67,28 +67,32 @@ def elapsed_seconds(recording_or_current, n):
     return seconds
 
 
-def switch_on_gate(current):
+def switch_on_gate(current, signs=None):
     """What each row shows of a switch: INRUSH (an inrush sample), SPIKE (the row after one),
     STEP (a level change, nilm.features.segment, or a row either side of it), MINOR (a smaller
-    one inside a segment, nilm.features.minor_steps, or a row either side), else NOTHING."""
+    one inside a segment, nilm.features.minor_steps, or a row either side), else NOTHING.
+    signs: the series' nilm.features.switch_signs, if already found."""
+    starts, minor, spikes = (signs or switch_signs(current))[1:]
     gate = np.zeros(current.size, dtype=np.intp)
-    starts = segment(current)
-    for rows, shown in ((minor_steps(current, starts), MINOR), (starts[1:], STEP)):
+    for rows, shown in ((minor, MINOR), (starts[1:], STEP)):
         for shift in (-1, 0, 1):
             gate[np.clip(rows + shift, 0, current.size - 1)] = shown
-    spikes = inrush_samples(current)
     gate[1:][spikes[:-1]] = SPIKE
     gate[spikes] = INRUSH
     return gate
 
 
-def meter_bins(current):
+def meter_bins(current, signs=None):
     """The observed step of every row: the meter's own, but an inrush spike's row takes its
     neighbours' level. Only inrush spikes: a lower one-row peak or dip is as likely two devices
     switching a row apart (one screen on, the other off the next row) as a glitch, and its
-    level tells which (nilm.stress dwell_5_20s)."""
-    steps = np.clip(np.rint(current / QUANTUM_MA).astype(np.int64), 0, N_BINS - 1)
-    return np.where(inrush_samples(current), observed_bins(current), steps)
+    level tells which (nilm.stress dwell_5_20s). signs: as switch_on_gate's."""
+    signs = signs or switch_signs(current)
+
+    def steps(x):
+        return np.clip(np.rint(x / QUANTUM_MA).astype(np.int64), 0, N_BINS - 1)
+
+    return np.where(signs.spikes, steps(signs.level), steps(current))
 
 
 def series_of(current, seconds, start, stop, tree_term=0.0):
@@ -97,7 +101,8 @@ def series_of(current, seconds, start, stop, tree_term=0.0):
     x = current[lo:hi]
     keep = slice(start - lo, stop - lo)
     term = tree_term[start:stop] if np.ndim(tree_term) else tree_term
-    return Series(meter_bins(x)[keep], seconds[start:stop], switch_on_gate(x)[keep], term)
+    signs = switch_signs(x)
+    return Series(meter_bins(x, signs)[keep], seconds[start:stop], switch_on_gate(x, signs)[keep], term)
 
 
 def stay_weights(current, start, stop):

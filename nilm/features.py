@@ -2,7 +2,8 @@
 
     build_features(current) -> float32 array (n, len(FEATURE_NAMES))
     segment(current) -> int array of segment start indices (first is 0)
-    minor_steps(current, starts) -> int array: smaller level changes inside those segments
+    switch_signs(current) -> Signs(level, starts, minor, spikes): the despiked series, segment's
+        starts, smaller level changes inside those segments (minor_steps), inrush samples
     inrush_samples(current) -> bool array: one-sample spikes tall enough to be the sensor's inrush
 
 Labelling is offline, so windows look both ways. The series is cut into segments of steady level
@@ -10,6 +11,8 @@ Labelling is offline, so windows look both ways. The series is cut into segments
 and its segment: level, length, the levels of the segments before and after it, and any inrush
 spike right at the segment's start (the sensor switching on).
 """
+from typing import NamedTuple
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -42,31 +45,55 @@ def _window_means(x, w):
 
 def segment(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
     """Starts of steady-level segments: local maxima of |lead - trail| above threshold."""
-    x = despike(current)
-    trail, lead = _window_means(x, w)
+    return _level_changes(despike(current), w, threshold)[0]
+
+
+class Signs(NamedTuple):
+    level: np.ndarray  # the despiked series (nilm.states.despike)
+    starts: np.ndarray  # segment's starts
+    minor: np.ndarray  # minor_steps inside those segments
+    spikes: np.ndarray  # inrush_samples
+
+
+def switch_signs(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
+    """The Signs of a series, despiked once: what nilm.decode reads of each row."""
+    x = np.asarray(current, dtype=float)
+    level = despike(x)
+    starts, d = _level_changes(level, w, threshold)
+    return Signs(level, starts, minor_steps(level, starts, d, w, threshold), x - level > INRUSH_MA)
+
+
+def _level_changes(level, w, threshold):
+    """(segment's starts, |lead - trail| of every row) of a despiked series."""
+    trail, lead = _window_means(level, w)
     d = np.abs(lead - trail)
     d[0] = 0.0
-    return np.r_[0, _peaks(d, w, threshold)]
+    return np.r_[0, _peaks(d, w, threshold)], d
 
 
-def minor_steps(current, starts, w=CHANGE_WINDOW, threshold=CHANGE_MA, least=3):
-    """Level changes inside the segments that `starts` cut: the same detector with windows that
-    stop at a segment's edges (at least `least` rows each side). A small step (the sensor's
-    switch-off, ~22 mA) a few rows from a screen's large one is lost among the large one's
-    window differences in segment; here it stands on its own."""
-    x = despike(current)
-    n = x.size
+def minor_steps(level, starts, d, w=CHANGE_WINDOW, threshold=CHANGE_MA, least=3):
+    """Level changes inside the segments that `starts` cut (level: the despiked series, d: its
+    |lead - trail|): the same detector with windows that stop at a segment's edges (at least
+    `least` rows each side). A small step (the sensor's switch-off, ~22 mA) a few rows from a
+    screen's large one is lost among the large one's window differences in segment; here it
+    stands on its own. Only rows whose windows reach a start or an end are measured again."""
+    n = level.size
+    near = np.zeros(n, dtype=bool)
+    for shift in range(-w, w):
+        near[np.clip(np.r_[starts, n] + shift, 0, n - 1)] = True
+    rows = np.flatnonzero(near)
     seg = np.zeros(n, dtype=np.int64)
     seg[starts[1:]] = 1
     seg = np.cumsum(seg)
-    values = sliding_window_view(np.pad(np.asarray(x, dtype=float), w, mode="edge"), w)
+    values = sliding_window_view(np.pad(level, w, mode="edge"), w)
     owner = sliding_window_view(np.pad(seg, w, constant_values=-1), w)
-    trail, lead = (window == seg[:, None] for window in (owner[:n], owner[w:w + n]))
+    trail, lead = owner[rows] == seg[rows, None], owner[rows + w] == seg[rows, None]
     t_count, l_count = trail.sum(axis=1), lead.sum(axis=1)
-    ok = (t_count >= least) & (l_count >= least)
-    t_mean = (values[:n] * trail).sum(axis=1) / np.maximum(t_count, 1)
-    l_mean = (values[w:w + n] * lead).sum(axis=1) / np.maximum(l_count, 1)
-    return _peaks(np.where(ok, np.abs(l_mean - t_mean), 0.0), w, threshold)
+    t_mean = (values[rows] * trail).sum(axis=1) / np.maximum(t_count, 1)
+    l_mean = (values[rows + w] * lead).sum(axis=1) / np.maximum(l_count, 1)
+    inside = d.copy()
+    inside[rows] = np.where((t_count >= least) & (l_count >= least), np.abs(l_mean - t_mean), 0.0)
+    return _peaks(inside, w, threshold)
 
 
 def _peaks(d, w, threshold):

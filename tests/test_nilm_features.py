@@ -1,7 +1,7 @@
 """The feature builder on hand-made series."""
 import numpy as np
 
-from nilm.features import FEATURE_NAMES, NEVER, build_features, minor_steps, segment
+from nilm.features import FEATURE_NAMES, NEVER, build_features, segment, switch_signs
 
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -25,14 +25,14 @@ def test_a_small_step_a_few_rows_after_a_large_one_is_a_minor_step():
     # The sensor switching off (~2 meter steps) 9 rows after a screen switched on: the large
     # step's window differences hide it from segment, minor_steps finds it.
     x = steps((48.8, 30), (268.6, 9), (244.1, 30), (36.6, 30))
-    starts = segment(x)
-    assert 39 not in starts
-    assert minor_steps(x, starts).tolist() == [39]
+    signs = switch_signs(x)
+    assert signs.starts.tolist() == segment(x).tolist() and 39 not in signs.starts
+    assert signs.minor.tolist() == [39]
 
 
 def test_steps_segment_finds_and_wobbles_are_no_minor_steps():
     for x in (steps((48.8, 30), (268.6, 30), (244.1, 30)), steps((207.5, 40), (195.3, 1), (207.5, 39))):
-        assert minor_steps(x, segment(x)).size == 0
+        assert switch_signs(x).minor.size == 0
 
 
 def test_segment_levels_lengths_and_neighbours():
