@@ -17,10 +17,9 @@ import numpy as np
 
 from nilm.adapt import INRUSH, MINOR, SPIKE, STEP, Series, adapt, adapt_rows, emission, transitions
 from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
-from nilm.emission import N_BINS, N_JOINT
+from nilm.emission import N_JOINT, observed_bins
 from nilm.features import segment, switch_signs
 from nilm.smooth import posterior_padded, viterbi_padded
-from nilm.states import QUANTUM_MA
 
 # The final decode runs on chunks this long, each with this margin either side (where a chunk
 # that starts blind has found the path again). Long chunks cost little.
@@ -72,13 +71,13 @@ def switch_on_gate(current, signs=None):
     STEP (a level change, nilm.features.segment, or a row either side of it), MINOR (a smaller
     one inside a segment, nilm.features.minor_steps, or a row either side), else NOTHING.
     signs: the series' nilm.features.switch_signs, if already found."""
-    starts, minor, spikes = (signs or switch_signs(current))[1:]
+    signs = signs or switch_signs(current)
     gate = np.zeros(current.size, dtype=np.intp)
-    for rows, shown in ((minor, MINOR), (starts[1:], STEP)):
+    for rows, shown in ((signs.minor, MINOR), (signs.starts[1:], STEP)):
         for shift in (-1, 0, 1):
             gate[np.clip(rows + shift, 0, current.size - 1)] = shown
-    gate[1:][spikes[:-1]] = SPIKE
-    gate[spikes] = INRUSH
+    gate[1:][signs.spikes[:-1]] = SPIKE
+    gate[signs.spikes] = INRUSH
     return gate
 
 
@@ -88,11 +87,7 @@ def meter_bins(current, signs=None):
     switching a row apart (one screen on, the other off the next row) as a glitch, and its
     level tells which (nilm.stress dwell_5_20s). signs: as switch_on_gate's."""
     signs = signs or switch_signs(current)
-
-    def steps(x):
-        return np.clip(np.rint(x / QUANTUM_MA).astype(np.int64), 0, N_BINS - 1)
-
-    return np.where(signs.spikes, steps(signs.level), steps(current))
+    return np.where(signs.spikes, observed_bins(signs.level), observed_bins(current))
 
 
 def series_of(current, seconds, start, stop, tree_term=0.0):

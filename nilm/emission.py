@@ -6,7 +6,7 @@
     log_emission_table(joint_pmf, gain, noise=0) -> (N_BINS, 18): log P(observed step | joint state, gain)
     rounding_kernel(gains, n_sums, noise=0) -> P(observed step | sum of the devices' steps, gain)
     normal_cdf(z) -> the standard normal CDF (numpy only: labelling imports no scipy)
-    observed_bins(current) -> int steps of the despiked current
+    observed_bins(current) -> int meter steps of every sample, within the emission's bins
     state_histogram(bins, weights) -> (N_BINS, 18) weighted counts of the observed steps
     fit_gain(histogram, joint_pmf, centre, grid, sd, noise=0) -> the gain that best explains those counts
     GAIN_RANGE, GAIN_GRID, GAIN_CENTRE, GAIN_PRIOR_SD: the one gain range every estimate uses
@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 
 from nilm.devices import SHAPE
-from nilm.states import QUANTUM_MA, despike
+from nilm.states import QUANTUM_MA
 
 N_JOINT = int(np.prod(SHAPE))
 N_STEPS = 32  # per device: the screens' ON is ~17 steps, the sensor's ON 1-5
@@ -187,8 +187,8 @@ def log_emission(joint_pmf, gains, bins, floor=EMISSION_FLOOR, noise=0.0):
 
 
 def observed_bins(current):
-    """Step count of every sample, inrush spikes replaced by their neighbours' level."""
-    return np.clip(_steps(despike(current)), 0, N_BINS - 1)
+    """Step count of every sample, within 0 .. N_BINS - 1."""
+    return np.clip(_steps(current), 0, N_BINS - 1)
 
 
 def state_histogram(bins, weights):

@@ -3,8 +3,8 @@
     build_features(current) -> float32 array (n, len(FEATURE_NAMES))
     segment(current) -> int array of segment start indices (first is 0)
     switch_signs(current) -> Signs(level, starts, minor, spikes): the despiked series, segment's
-        starts, smaller level changes inside those segments (minor_steps), inrush samples
-    inrush_samples(current) -> bool array: one-sample spikes tall enough to be the sensor's inrush
+        starts, smaller level changes inside those segments (minor_steps), and the samples
+        standing more than INRUSH_MA above that level (an inrush: a switch-on)
 
 Labelling is offline, so windows look both ways. The series is cut into segments of steady level
 (a two-window mean detector); a sample is described by its own current, robust rolling levels,
@@ -52,7 +52,7 @@ class Signs(NamedTuple):
     level: np.ndarray  # the despiked series (nilm.states.despike)
     starts: np.ndarray  # segment's starts
     minor: np.ndarray  # minor_steps inside those segments
-    spikes: np.ndarray  # inrush_samples
+    spikes: np.ndarray  # bool: more than INRUSH_MA above the despiked level (an inrush)
 
 
 def switch_signs(current, w=CHANGE_WINDOW, threshold=CHANGE_MA):
@@ -102,13 +102,6 @@ def _peaks(d, w, threshold):
     before = sliding_window_view(np.pad(d, (w - 1, 0)), w)[:, :-1].max(axis=1)
     # First sample of a plateau of equal maxima: quantised data often ties.
     return np.flatnonzero((d >= threshold) & (d >= peak) & (d > before))
-
-
-def inrush_samples(current):
-    """Samples standing more than INRUSH_MA above their neighbours' level: the sensor's switch-on.
-    (Switching off draws no spike, and the screens' steps are level changes, not one-sample peaks.)"""
-    x = np.asarray(current, dtype=float)
-    return x - despike(x) > INRUSH_MA
 
 
 def _shifted(values, k, fill):

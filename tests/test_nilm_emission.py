@@ -83,9 +83,9 @@ def test_adapt_moves_a_shifted_level_towards_the_data_and_strength_holds_it_back
     assert np.allclose(weak[0], PMFS[0]) and np.allclose(weak[2], PMFS[2])
 
 
-def test_observed_bins_ignore_inrush_spikes():
-    current = np.array([0, 0, 24.41, 5000.0, 24.41, 24.41, 24.41])
-    assert observed_bins(current).tolist() == [0, 0, 2, 2, 2, 2, 2]
+def test_observed_bins_are_meter_steps_within_the_bins():
+    current = np.array([0, 6.0, 24.41, 5000.0, 24.41])
+    assert observed_bins(current).tolist() == [0, 0, 2, N_BINS - 1, 2]
 
 
 def test_a_series_that_says_nothing_about_the_gain_gets_the_prior_centre():
