@@ -74,7 +74,10 @@ def redis_server(tmp_path_factory):
 @pytest.fixture
 def live_env(tmp_path, redis_server, request):
     """Environment for the web app and the worker: a fresh database (SQLite, or each kind when
-    the test uses the `database` fixture), the test Redis."""
+    the test uses the `database` fixture), the test Redis, emptied: a worker stopped at the end
+    of an earlier test hands its waiting tasks back to the queue (a webhook's retries, to a
+    server long gone), and the next test's worker would run them."""
+    redis_lib.Redis.from_url(redis_server.url).flushall()
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url(request, tmp_path / "wattson.db"),
