@@ -90,21 +90,28 @@ def meter_bins(current, signs=None):
     return np.where(signs.spikes, observed_bins(signs.level), observed_bins(current))
 
 
-def series_of(current, seconds, start, stop, tree_term=0.0):
-    """The Series of rows [start, stop), its local signs found with FEATURE_MARGIN rows of context."""
-    lo, hi = max(start - FEATURE_MARGIN, 0), min(stop + FEATURE_MARGIN, current.size)
+def _context(current, start, stop):
+    """(lo, hi): rows [start, stop) with FEATURE_MARGIN rows of context either side."""
+    return max(start - FEATURE_MARGIN, 0), min(stop + FEATURE_MARGIN, current.size)
+
+
+def series_of(current, seconds, start, stop, tree_term=0.0, signs=None):
+    """The Series of rows [start, stop), its local signs found with FEATURE_MARGIN rows of context
+    (signs: switch_signs of those rows with that context, if already found)."""
+    lo, hi = _context(current, start, stop)
     x = current[lo:hi]
     keep = slice(start - lo, stop - lo)
     term = tree_term[start:stop] if np.ndim(tree_term) else tree_term
-    signs = switch_signs(x)
+    signs = signs or switch_signs(x)
     return Series(meter_bins(x, signs)[keep], seconds[start:stop], switch_on_gate(x, signs)[keep], term)
 
 
-def stay_weights(current, start, stop):
+def stay_weights(current, start, stop, starts=None):
     """Per row of [start, stop): CONFIDENCE_STAY_ROWS / the rows of its steady stretch (counted
-    up to STAY_REACH either side), at most 1: how much of its emission the confidence counts."""
-    lo, hi = max(start - FEATURE_MARGIN, 0), min(stop + FEATURE_MARGIN, current.size)
-    starts = segment(current[lo:hi]) + lo
+    up to STAY_REACH either side), at most 1: how much of its emission the confidence counts.
+    starts: segment's starts in those rows with series_of's context, if already found."""
+    lo, hi = _context(current, start, stop)
+    starts = (segment(current[lo:hi]) if starts is None else starts) + lo
     rows = np.arange(start, stop)
     own = np.searchsorted(starts, rows, side="right") - 1
     after = np.r_[starts[1:], hi][own]
@@ -143,7 +150,9 @@ def _decode(model, plan, current, seconds, start, stop, margin, confidence, exac
     n = current.size
     aligned = start + -(-(stop - start) // DECODE_CHUNK) * DECODE_CHUNK
     lo, hi = max(start - margin, 0), min(aligned + margin, n)
-    series = series_of(current, seconds, lo, hi, plan.tree_term)
+    # One look at the local signs serves the decode and the confidence's stretches.
+    signs = switch_signs(current[slice(*_context(current, lo, hi))])
+    series = series_of(current, seconds, lo, hi, plan.tree_term, signs)
     matrices, which = transitions(model, plan.fit.stay, series.seconds, series.gate, plan.period,
                                   plan.fit.elsewhere)
     chunk = max(n, 1) if exact else DECODE_CHUNK
@@ -162,7 +171,7 @@ def _decode(model, plan, current, seconds, start, stop, margin, confidence, exac
         return Batch(start, joint)
     rival = plan.fit.rival
     rival_emission = None if rival is None else laid_out(emission(model, rival, series, np.arange(lo, hi)))
-    weight = laid_out(stay_weights(current, lo, hi))[:, None]
+    weight = laid_out(stay_weights(current, lo, hi, signs.starts))[:, None]
     log_emission = log_emission * weight
     rival_emission = None if rival_emission is None else rival_emission * weight
     # Forward-backward keeps float64 passes: half a batch at a time keeps memory as low as the

@@ -119,7 +119,7 @@ def build_features(current):
     x = np.asarray(current, dtype=float)
     n = x.size
     xd = despike(x)
-    starts = segment(x)
+    starts = _level_changes(xd, CHANGE_WINDOW, CHANGE_MA)[0]  # segment(x), despiked once
     lengths = np.diff(np.r_[starts, n])
     level = np.add.reduceat(xd, starts) / lengths
     seg_id = np.repeat(np.arange(starts.size), lengths)
