@@ -34,7 +34,10 @@ def predict(model, recording, tree=None, **settings):
         return model.predict(recording)
     gate = EventGate(tree, model._initial_gain(max_current_of(recording)), **settings)
     # The decode looks its gate up per batch (nilm.decode.series_of): the tree's replaces it here.
-    with mock.patch.object(decode, "switch_on_gate", lambda x: gate.gate(x, HAND_RULES(x))):
+    def gated(x, signs=None):
+        return gate.gate(x, HAND_RULES(x, signs))
+
+    with mock.patch.object(decode, "switch_on_gate", gated):
         return model.predict(recording)
 
 

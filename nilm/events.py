@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nilm.adapt import NOTHING, SCREENS, SENSOR, SPIKE, STEP
+from nilm.adapt import INRUSH, NOTHING, SCREENS, SENSOR, SPIKE, STEP
 from nilm.emission import GAIN_RANGE
 from nilm.features import CHANGE_WINDOW
 from nilm.states import QUANTUM_MA, despike
@@ -190,6 +190,8 @@ def event_gate(hand, rows, proba, on_threshold, spike_floor, step_floor):
     shown = gate[rows]
     moves = sensor_move(np.arange(len(EVENTS)))
     on, sensor = share(proba, moves == SENSOR_ON), share(proba, moves != 0)
-    gate[rows] = np.select([on >= on_threshold, (shown == SPIKE) & (on < spike_floor),
-                            (shown == STEP) & (sensor < step_floor)], [SPIKE, STEP, NOTHING], shown)
+    # A spike's own row (INRUSH) stays one when the tree agrees, and is demoted like SPIKE.
+    sure_on = np.where(shown == INRUSH, INRUSH, SPIKE)
+    gate[rows] = np.select([on >= on_threshold, np.isin(shown, (SPIKE, INRUSH)) & (on < spike_floor),
+                            (shown == STEP) & (sensor < step_floor)], [sure_on, STEP, NOTHING], shown)
     return gate
