@@ -23,7 +23,6 @@ from .models import db
 from .retention import pruned_through
 
 log = logging.getLogger(__name__)
-CATCH_UP_BATCH = BATCH
 
 
 def frame(prev, changes, resync=False):
@@ -316,9 +315,9 @@ class Hub:
         """Hand out what the log holds after last_id. One query per change in the usual case: a
         short batch is the end of the log (a change committed later brings its own message)."""
         with self.app.app_context():
-            while changes := changes_since(self.last_id, CATCH_UP_BATCH):
+            while changes := changes_since(self.last_id, BATCH):
                 self._dispatch(changes, resync=self._hole_before(changes[0]["id"]))
-                if len(changes) < CATCH_UP_BATCH:
+                if len(changes) < BATCH:
                     break
             db.session.remove()
 

@@ -161,7 +161,7 @@ def test_hub_fills_gaps_from_the_log_and_drops_duplicates(db_app, redis_server):
 
 @both_databases
 def test_hub_catches_up_across_several_batches_of_the_log(db_app, redis_server, monkeypatch):
-    monkeypatch.setattr(hub_module, "CATCH_UP_BATCH", 2)
+    monkeypatch.setattr(hub_module, "BATCH", 2)
     hub = Hub(db_app, redis_server.url)
     ws = RecordingSocket()
     hub.connect(ws, 0).go_live()
