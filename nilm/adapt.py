@@ -23,6 +23,7 @@ from nilm.devices import DEVICES, SECONDS_PER_ROW, SHAPE
 from nilm.emission import (
     GAIN_RANGE,
     GAIN_STEP,
+    N_JOINT,
     adapt_pmfs,
     fit_gain,
     gain_log_prior,
@@ -163,7 +164,7 @@ def transitions(model, stay, seconds, gate, period, elsewhere=None):
 def _no_switch_on():
     """(18, 18) 1 where the step from one joint state to the other switches no device on from
     OFF and the sensor stays on, else 0."""
-    states = np.array(np.unravel_index(np.arange(int(np.prod(SHAPE))), SHAPE))
+    states = np.array(np.unravel_index(np.arange(N_JOINT), SHAPE))
     switched_on = ((states[:, :, None] == 0) & (states[:, None, :] > 0)).any(axis=0)
     sensor_stays_on = (states[SENSOR][:, None] > 0) & (states[SENSOR][None, :] > 0)
     return (~switched_on & sensor_stays_on).astype(float)
